@@ -1,0 +1,79 @@
+"""The configuration every platform service reads from one JSON file (`--config`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A platform configuration file is missing, unreadable or incomplete."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Addresses of the deployed contracts and the block the platform starts reading at."""
+
+    chain_id: int
+    token: str
+    sportsbook: str
+    oracle: str
+    start_block: int
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """Everything a platform service needs to find the chain, the database and its peers."""
+
+    rpc_url: str
+    ws_url: str
+    db_url: str
+    deployment: Deployment
+    operator_key: str
+    odds_signer_key: str
+    guardian_key: str
+    admin_token: str
+    redis_url: str | None = None
+    """None selects the embedded fakeredis."""
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    chainapi_port: int = 8001
+    monitors_port: int = 8002
+    odds_ttl_seconds: int = 30
+    quote_ttl_seconds: int = 120
+    token_ttl_seconds: int = 3600
+    confirmations: int = 0
+    log_chunk_blocks: int = 2000
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def chainapi_url(self) -> str:
+        return f"http://{self.host}:{self.chainapi_port}"
+
+    @property
+    def monitors_url(self) -> str:
+        return f"http://{self.host}:{self.monitors_port}"
+
+    def dump(self, path: Path) -> None:
+        """Write the configuration as JSON, readable only by its owner (it holds keys)."""
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        path.chmod(0o600)
+
+    @classmethod
+    def load(cls, path: Path) -> PlatformConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError as err:
+            raise ConfigError(f"platform config {str(path)!r} not found: pass the file `wagerlab run` wrote") from err
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"platform config {str(path)!r} is not valid JSON: {err}") from err
+        try:
+            data["deployment"] = Deployment(**data["deployment"])
+            return cls(**data)
+        except (KeyError, TypeError) as err:
+            raise ConfigError(f"platform config {str(path)!r} is incomplete or has unknown keys: {err}") from err
