@@ -91,11 +91,20 @@ def compile_contracts(force: bool = False) -> Path:
     return output
 
 
+_loaded: tuple[str, dict[str, ContractArtifact]] | None = None
+"""The artifacts last loaded in this process, with their source hash."""
+
+
 def load_artifacts() -> dict[str, ContractArtifact]:
     """Return every compiled contract by name, compiling first when the sources changed."""
+    global _loaded
+    current_hash = source_hash(repo_root())
+    if _loaded is not None and _loaded[0] == current_hash:
+        return dict(_loaded[1])
+
     path = compile_contracts()
     data = json.loads(path.read_text())
-    return {
+    artifacts = {
         name: ContractArtifact(
             name=name,
             abi=entry["abi"],
@@ -104,6 +113,8 @@ def load_artifacts() -> dict[str, ContractArtifact]:
         )
         for name, entry in data["contracts"].items()
     }
+    _loaded = (data["source_hash"], artifacts)
+    return dict(artifacts)
 
 
 def _stored_hash(path: Path) -> str | None:
