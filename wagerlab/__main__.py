@@ -1,0 +1,3 @@
+from wagerlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The `wagerlab` command line: run, chain, serve and compile."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+logger = logging.getLogger("wagerlab.cli")
+
+EXIT_OK = 0
+EXIT_INVARIANT_FAILED = 1
+EXIT_INVALID_SCENARIO = 2
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(level: str, log_file: Path | None = None, console_level: str | None = None) -> None:
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel((console_level or level).upper())
+    console.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(console)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from wagerlab.sim.report import print_summary
+    from wagerlab.sim.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as err:
+        print(f"wagerlab: invalid scenario: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
+
+    from wagerlab.sim.runner import run_scenario
+
+    seed = scenario.seed if args.seed is None else args.seed
+    run_dir = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
+    _configure_logging("info", run_dir / "logs" / "runner.log", console_level="warning" if not args.verbose else "info")
+    result = run_scenario(scenario, seed=seed, run_dir=run_dir, show_progress=not args.no_progress)
+    print_summary(result.report, result.report_path, Console())
+    return result.exit_code
+
+
+def _cmd_chain(args: argparse.Namespace) -> int:
+    from wagerlab.chain.server import run_node
+
+    _configure_logging(args.log_level)
+    run_node(args.host, args.port, accounts=args.accounts, log_level=args.log_level, ready_file=args.ready_file)
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from wagerlab.platform.config import ConfigError, PlatformConfig
+
+    _configure_logging(args.log_level)
+    try:
+        config = PlatformConfig.load(args.config)
+    except ConfigError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
+    if args.service == "api":
+        from wagerlab.platform.app import run_api
+
+        run_api(config)
+    elif args.service == "chainapi":
+        from wagerlab.platform.app import run_chainapi
+
+        run_chainapi(config)
+    else:
+        from wagerlab.platform.monitors import run_monitors
+
+        run_monitors(config)
+    return EXIT_OK
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from wagerlab.chain.compiler import CompilerError, compile_contracts
+
+    _configure_logging("warning" if args.quiet else "info")
+    try:
+        path = compile_contracts(force=args.force)
+    except CompilerError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"contracts compiled to {path}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wagerlab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a scenario on the full stack and check every invariant")
+    run.add_argument("scenario", type=Path, help="scenario file (TOML), e.g. scenarios/fight_night.toml")
+    run.add_argument("--seed", type=int, help="seed for every actor's decisions (default: the file's scenario.seed)")
+    run.add_argument("--out", type=Path, help="directory for report.json, trace.json, logs and the database (default: runs/NAME-seedN)")
+    run.add_argument("--no-progress", action="store_true", help="do not draw live progress bars")
+    run.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    run.set_defaults(handler=_cmd_run)
+
+    chain = commands.add_parser("chain", help="serve a py-evm development node over JSON-RPC (HTTP and WebSocket)")
+    chain.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    chain.add_argument("--port", type=int, default=8545, help="TCP port (default: 8545)")
+    chain.add_argument("--accounts", type=int, default=10, help="number of funded dev accounts (default: 10)")
+    chain.add_argument("--ready-file", type=Path, help="write the node's URLs as JSON to this file once it listens")
+    chain.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    chain.set_defaults(handler=_cmd_chain)
+
+    serve = commands.add_parser("serve", help="run one platform service")
+    serve.add_argument("service", choices=["api", "chainapi", "monitors"])
+    serve.add_argument("--config", type=Path, required=True, help="platform config JSON written by `wagerlab run`")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=_cmd_serve)
+
+    compile_ = commands.add_parser("compile", help="compile contracts/ with the pinned solc from npm")
+    compile_.add_argument("--force", action="store_true", help="compile even when the sources have not changed")
+    compile_.add_argument("--quiet", action="store_true", help="print nothing on success")
+    compile_.set_defaults(handler=_cmd_compile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)

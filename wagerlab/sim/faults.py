@@ -1,0 +1,51 @@
+"""Faults a scenario injects between phases, each recorded in the report.
+
+`double_credit` edits the database behind the platform's back: it credits the first
+applied deposit a second time, with balanced ledger legs, as a monitor that applied one
+log twice would. The conservation invariant must catch it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from wagerlab.platform.db import Account, ChainEvent, LedgerEntry, write_session
+
+logger = logging.getLogger(__name__)
+
+
+class FaultError(Exception):
+    """A fault could not be injected (for example, there was nothing to corrupt yet)."""
+
+
+def inject(kind: str, phase: str, engine: Engine) -> dict[str, Any]:
+    """Inject one fault and return its report entry `{kind, at, detail}`."""
+    injector = INJECTORS.get(kind)
+    if injector is None:
+        raise FaultError(f"unknown fault kind {kind!r}; expected one of {sorted(INJECTORS)}")
+    detail = injector(engine)
+    logger.warning("injected fault %s after phase %s: %s", kind, phase, detail)
+    return {"kind": kind, "at": phase, "time": time.time(), "detail": detail}
+
+
+def _double_credit(engine: Engine) -> str:
+    with write_session(engine) as session:
+        deposit = session.exec(
+            select(ChainEvent).where(ChainEvent.event == "Deposited").order_by(ChainEvent.id).limit(1)
+        ).first()
+        if deposit is None:
+            raise FaultError("double_credit needs an applied deposit; inject it after the onboarding phase")
+        address, amount = deposit.args["account"], int(deposit.args["amount"])
+        session.execute(update(Account).where(Account.address == address).values(available=Account.available + amount))
+        session.add(LedgerEntry(event_id=deposit.id, account=f"wallet:{address}", amount=-amount))
+        session.add(LedgerEntry(event_id=deposit.id, account=f"available:{address}", amount=amount))
+    return f"credited deposit {deposit.tx_hash}:{deposit.log_index} of {amount} to {address} a second time"
+
+
+INJECTORS = {"double_credit": _double_credit}

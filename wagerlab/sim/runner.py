@@ -1,0 +1,291 @@
+"""`wagerlab run`: start the stack, drive the scenario's actors, check the invariants."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+from web3 import HTTPProvider, Web3
+
+from wagerlab.chain.accounts import dev_key, dev_roles
+from wagerlab.chain.compiler import load_artifacts
+from wagerlab.chain.deploy import deploy_platform
+from wagerlab.platform.config import PlatformConfig
+from wagerlab.platform.db import Bet, BetStatus, ChainEvent, User, create_tables, make_engine
+from wagerlab.sim import faults
+from wagerlab.sim.actors import ActorError, Bettor, Operator, OddsFeed, Reporters, World, build_encoders
+from wagerlab.sim.apiclient import ApiError
+from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
+from wagerlab.sim.progress import ProgressView
+from wagerlab.sim.report import build_report, write_report
+from wagerlab.sim.scenario import Scenario
+from wagerlab.sim.stack import Stack, StackError, free_port
+from wagerlab.sim.wallet import RpcClient, RpcError, TransactionReverted, Wallet
+
+logger = logging.getLogger(__name__)
+
+BETTOR_ETHER = 10**18
+CATCH_UP_TIMEOUT_SECONDS = 120.0
+MARKET_OPEN_SECONDS = 7 * 24 * 3600
+HTTP_POOL_SIZE = 64
+
+ACTOR_FAILURES = (ActorError, ApiError, RpcError, TransactionReverted, TimeoutError, httpx.HTTPError)
+
+
+@dataclass
+class RunResult:
+    report: dict[str, Any]
+    report_path: Path
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.report["ok"])
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+
+@dataclass
+class RunContext:
+    scenario: Scenario
+    seed: int
+    run_dir: Path
+    config: PlatformConfig
+    engine: Engine
+    w3: Web3
+    stack: Stack
+    world: World | None = None
+    errors: list[str] = field(default_factory=list)
+    injected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Empty the run directory of a previous run's database, logs and report."""
+    for name in ("platform.db", "platform.db-wal", "platform.db-shm", "report.json", "trace.json", "platform.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "logs", ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def run_scenario(scenario: Scenario, *, seed: int, run_dir: Path, show_progress: bool = True) -> RunResult:
+    """Run one scenario end to end and write RUN_DIR/report.json."""
+    prepare_run_dir(run_dir)
+    started_at = time.time()
+    stack = Stack(run_dir)
+    try:
+        context = _start(scenario, seed, run_dir, stack)
+        try:
+            asyncio.run(_drive(context, show_progress))
+        except ACTOR_FAILURES + (StackError,) as err:
+            logger.error("the run stopped early: %s", err)
+            context.errors.append(str(err))
+        invariants = _check(context)
+        report = build_report(
+            scenario=scenario,
+            seed=seed,
+            started_at=started_at,
+            finished_at=time.time(),
+            counts=_counts(context),
+            invariants=invariants,
+            trace=context.world.trace if context.world else None,
+            faults=context.injected,
+            errors=context.errors,
+            deployment=context.config.deployment,
+        )
+        return RunResult(report, write_report(run_dir, report, context.world.trace if context.world else None))
+    finally:
+        stack.stop()
+
+
+def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack) -> RunContext:
+    load_artifacts()
+    http_url, ws_url = stack.start_node()
+    w3 = Web3(HTTPProvider(http_url, request_kwargs={"timeout": 60}))
+    deployment = deploy_platform(w3, dev_roles(), house_funding=scenario.house_funding)
+    logger.info("contracts deployed: sportsbook %s, oracle %s", deployment.sportsbook, deployment.oracle)
+
+    config = PlatformConfig(
+        rpc_url=http_url,
+        ws_url=ws_url,
+        db_url=f"sqlite:///{(run_dir / 'platform.db').resolve()}",
+        deployment=deployment,
+        operator_key=dev_key(1),
+        odds_signer_key=dev_key(2),
+        guardian_key=dev_key(3),
+        admin_token=secrets.token_urlsafe(32),
+        api_port=free_port(),
+        chainapi_port=free_port(),
+        monitors_port=free_port(),
+    )
+    config_path = run_dir / "platform.json"
+    config.dump(config_path)
+    engine = make_engine(config.db_url)
+    create_tables(engine)
+
+    stack.start_service("chainapi", config_path, config.chainapi_port)
+    stack.start_service("monitors", config_path, config.monitors_port)
+    stack.start_service("api", config_path, config.api_port)
+    return RunContext(scenario, seed, run_dir, config, engine, w3, stack)
+
+
+async def _drive(context: RunContext, show_progress: bool) -> None:
+    scenario = context.scenario
+    limits = httpx.Limits(max_connections=HTTP_POOL_SIZE, max_keepalive_connections=HTTP_POOL_SIZE)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        rpc = RpcClient(context.config.rpc_url, http)
+        artifacts = load_artifacts()
+        context.world = world = World(
+            scenario=scenario,
+            seed=context.seed,
+            http=http,
+            rpc=rpc,
+            api_url=context.config.api_url,
+            admin_token=context.config.admin_token,
+            chain_id=context.config.deployment.chain_id,
+            addresses={
+                "token": context.config.deployment.token,
+                "sportsbook": context.config.deployment.sportsbook,
+                "oracle": context.config.deployment.oracle,
+            },
+            encoders=build_encoders({name: artifact.abi for name, artifact in artifacts.items()}),
+        )
+        bettors = [Bettor(world, index) for index in range(scenario.bettors.count)]
+        total_bets = scenario.bettors.count * scenario.bettors.bets_per_bettor
+
+        with ProgressView(world, total_bets, enabled=show_progress) as view:
+            watchdog = asyncio.create_task(_watch_stack(context.stack))
+            try:
+                await _phase(context, view, "setup", _setup(context, world))
+                await _phase(context, view, "onboarding", _onboard(world, bettors))
+                await _phase(context, view, "betting", _bet(world, bettors, total_bets))
+                await _phase(context, view, "settlement", _settle(context, world))
+                await _phase(context, view, "claims", _claim(context, world, bettors))
+            finally:
+                watchdog.cancel()
+
+
+async def _phase(context: RunContext, view: ProgressView, name: str, work: Awaitable[None]) -> None:
+    view.phase(name)
+    logger.info("phase %s started", name)
+    await work
+    for fault in context.scenario.faults:
+        if fault.at == name:
+            context.injected.append(await asyncio.to_thread(faults.inject, fault.kind, name, context.engine))
+
+
+async def _watch_stack(stack: Stack) -> None:
+    """Stop the run as soon as a platform process dies, instead of waiting for time-outs."""
+    while True:
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(stack.ensure_running)
+
+
+async def _gather_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(job: Callable[[], Awaitable[None]]) -> None:
+        async with semaphore:
+            await job()
+
+    async with asyncio.TaskGroup() as group:
+        for job in jobs:
+            group.create_task(run(job))
+
+
+async def _setup(context: RunContext, world: World) -> None:
+    latest = await asyncio.to_thread(context.w3.eth.get_block, "latest")
+    await Operator(world).create_markets(closes_at=latest["timestamp"] + MARKET_OPEN_SECONDS)
+
+
+async def _onboard(world: World, bettors: list[Bettor]) -> None:
+    funder = Wallet(dev_roles().funder, world.rpc, world.chain_id)
+    for bettor in bettors:
+        await funder.transact("fund bettor", bettor.account.address, "0x", value=BETTOR_ETHER, gas=21_000)
+    await _gather_limited(world.scenario.bettors.concurrency, [bettor.onboard for bettor in bettors])
+
+
+async def _bet(world: World, bettors: list[Bettor], total_bets: int) -> None:
+    markets = world.scenario.markets
+    feed = asyncio.create_task(OddsFeed(world).run(total_bets))
+    await _gather_limited(world.scenario.bettors.concurrency, [lambda b=bettor: b.place_bets(markets) for bettor in bettors])
+    await feed
+
+
+async def _settle(context: RunContext, world: World) -> None:
+    await _wait_for_monitors(context)
+    operator = Operator(world)
+    reporters = Reporters(world, dev_roles().reporters)
+    for market in world.scenario.markets:
+        await operator.close_market(market.market_id)
+        await reporters.report(market, reporters.draw_result(market), dissent=world.scenario.oracle.dissent)
+    await _wait_for_monitors(context)
+
+
+async def _claim(context: RunContext, world: World, bettors: list[Bettor]) -> None:
+    await _gather_limited(world.scenario.bettors.concurrency, [bettor.claim_winnings for bettor in bettors])
+    await _wait_for_monitors(context)
+
+
+async def _wait_for_monitors(context: RunContext) -> None:
+    """Wait until the database holds as many applied events as the chain has monitored logs."""
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
+    while True:
+        expected = await asyncio.to_thread(monitored_log_count, context.w3, context.config.deployment)
+        applied = await asyncio.to_thread(_applied_event_count, context.engine)
+        if applied >= expected:
+            return
+        if time.monotonic() > deadline:
+            raise ActorError(f"monitors applied {applied} of {expected} logs within {CATCH_UP_TIMEOUT_SECONDS} s")
+        await asyncio.sleep(0.2)
+
+
+def _applied_event_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(ChainEvent)).one()
+
+
+def _check(context: RunContext) -> list[InvariantResult]:
+    bettors = context.scenario.bettors
+    completed = not context.errors
+    return check_all(
+        context.w3,
+        context.config.deployment,
+        context.engine,
+        expected_bets=bettors.count * bettors.bets_per_bettor,
+        expect_settled=completed,
+    )
+
+
+def _counts(context: RunContext) -> dict[str, int]:
+    counters = context.world.counters if context.world else None
+    with Session(context.engine) as session:
+        def events(*names: str) -> int:
+            query = select(func.count()).select_from(ChainEvent).where(ChainEvent.event.in_(names))
+            return session.exec(query).one()
+
+        settled = session.exec(
+            select(func.count()).select_from(Bet).where(Bet.status != BetStatus.OPEN)
+        ).one()
+        return {
+            "users": session.exec(select(func.count()).select_from(User)).one(),
+            "deposits_credited": events("Deposited"),
+            "bets_placed": events("BetPlaced"),
+            "bets_settled": settled,
+            "payouts_claimed": events("BetClaimed", "BetRefunded"),
+            "odds_reads": counters.odds_reads if counters else 0,
+            "odds_moves": counters.odds_moves if counters else 0,
+            "bet_retries": counters.bet_retries if counters else 0,
+            "oracle_reports": counters.reports if counters else 0,
+        }
+
