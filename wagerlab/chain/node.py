@@ -1,0 +1,652 @@
+"""The chain behind the JSON-RPC server: eth-tester's py-evm backend plus the methods of
+an Ethereum node, with automining, time control, snapshots and block notifications.
+
+`Node.request(method, params)` is thread-safe: one lock serializes every call into
+py-evm, which is not thread-safe. Every transaction is mined into its own block as it
+arrives. After each new block the node calls its block listeners (the WebSocket
+subscription hub) with the encoded header and logs, computed once per block.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Final, Protocol, Sequence
+
+import rlp
+from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI
+from eth.exceptions import (
+    BlockNotFound as EVMBlockNotFound,
+    HeaderNotFound,
+    Revert,
+    TransactionNotFound as EVMTransactionNotFound,
+    VMError,
+)
+from eth.vm.spoof import SpoofTransaction
+from eth_bloom import BloomFilter
+from eth_tester import PyEVMBackend
+from eth_utils import ValidationError as EthUtilsValidationError
+from eth_utils import to_checksum_address
+
+from wagerlab.chain import rpc
+from wagerlab.chain.accounts import DEV_ACCOUNT_COUNT
+from wagerlab.chain.errors import (
+    ExecutionReverted,
+    InvalidParams,
+    MethodNotFound,
+    ResourceNotFound,
+    TransactionRejected,
+)
+
+logger = logging.getLogger(__name__)
+
+CLIENT_VERSION: Final = "wagerlab-chain/0.1.0/py-evm"
+PRIORITY_FEE: Final = 10**9
+ZERO_ADDRESS: Final = b"\x00" * 20
+BLOCK_CACHE_SIZE: Final = 512
+
+Params = Sequence[Any]
+Handler = Callable[[Params], Any]
+
+# Errors py-evm and rlp raise for a transaction that cannot be applied at all (bad
+# signature, nonce, balance, encoding). The transaction is then rejected, not mined.
+_REJECTION_ERRORS: Final = (EthUtilsValidationError, rlp.DecodingError, ValueError, TypeError)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One log of a mined block: raw fields for filtering, the wire encoding for output."""
+
+    address: bytes
+    topics: tuple[bytes, ...]
+    wire: dict[str, Any]
+
+
+@dataclass
+class BlockRecord:
+    """A mined block with its receipts and encoded logs, cached by block hash."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    logs_by_tx: tuple[tuple[LogEntry, ...], ...]
+    wire: dict[bool, dict[str, Any]]
+
+    @property
+    def logs(self) -> list[LogEntry]:
+        return [entry for tx_logs in self.logs_by_tx for entry in tx_logs]
+
+
+@dataclass(frozen=True)
+class NewBlock:
+    """What subscribers receive about one new block."""
+
+    number: int
+    header: dict[str, Any]
+    logs: tuple[LogEntry, ...]
+
+
+class BlockListener(Protocol):
+    def wants_blocks(self) -> bool: ...
+
+    def wants_logs(self) -> bool: ...
+
+    def on_block(self, event: NewBlock) -> None: ...
+
+
+class Node:
+    """An automining development chain that answers Ethereum JSON-RPC methods."""
+
+    def __init__(self, accounts: int = DEV_ACCOUNT_COUNT) -> None:
+        if accounts < 1:
+            raise ValueError(f"a node needs at least one dev account, got accounts={accounts!r}")
+        genesis_state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
+        self._backend = PyEVMBackend(genesis_state=genesis_state)
+        self._lock = threading.RLock()
+        self._block_cache: OrderedDict[bytes, BlockRecord] = OrderedDict()
+        self._snapshots: dict[int, bytes] = {}
+        self._next_snapshot_id = 1
+        self._time_offset = 0
+        self._next_timestamp: int | None = None
+        self._listeners: list[BlockListener] = []
+        self._accounts = tuple(self._backend.get_accounts())
+        self.chain_id: int = self._backend.chain.chain_id
+        self._methods: dict[str, Handler] = self._method_table()
+
+    # -- public API -------------------------------------------------------------------
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return frozenset(self._methods)
+
+    def add_block_listener(self, listener: BlockListener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_block_listener(self, listener: BlockListener) -> None:
+        with self._lock:
+            self._listeners.remove(listener)
+
+    def request(self, method: str, params: Params) -> Any:
+        """Run one JSON-RPC method and return its encoded result; raises `NodeError`."""
+        handler = self._methods.get(method)
+        if handler is None:
+            raise MethodNotFound(method)
+        with self._lock:
+            return handler(params)
+
+    # -- method table -----------------------------------------------------------------
+
+    def _method_table(self) -> dict[str, Handler]:
+        return {
+            "web3_clientVersion": lambda params: CLIENT_VERSION,
+            "net_version": lambda params: str(self.chain_id),
+            "net_listening": lambda params: True,
+            "eth_chainId": lambda params: rpc.quantity(self.chain_id),
+            "eth_syncing": lambda params: False,
+            "eth_blockNumber": self._block_number,
+            "eth_accounts": lambda params: [rpc.data(a) for a in self._accounts],
+            "eth_gasPrice": self._gas_price,
+            "eth_maxPriorityFeePerGas": lambda params: rpc.quantity(PRIORITY_FEE),
+            "eth_feeHistory": self._fee_history,
+            "eth_getBalance": self._get_balance,
+            "eth_getTransactionCount": self._get_transaction_count,
+            "eth_getCode": self._get_code,
+            "eth_getStorageAt": self._get_storage_at,
+            "eth_call": self._call,
+            "eth_estimateGas": self._estimate_gas,
+            "eth_sendTransaction": self._send_transaction,
+            "eth_sendRawTransaction": self._send_raw_transaction,
+            "eth_getTransactionByHash": self._get_transaction_by_hash,
+            "eth_getTransactionReceipt": self._get_transaction_receipt,
+            "eth_getBlockByNumber": self._get_block_by_number,
+            "eth_getBlockByHash": self._get_block_by_hash,
+            "eth_getLogs": self._get_logs,
+            "evm_mine": self._evm_mine,
+            "evm_snapshot": self._evm_snapshot,
+            "evm_revert": self._evm_revert,
+            "evm_increaseTime": self._evm_increase_time,
+            "evm_setNextBlockTimestamp": self._evm_set_next_block_timestamp,
+        }
+
+    # -- chain access -----------------------------------------------------------------
+
+    @property
+    def _chain(self) -> Any:
+        # NOTE: PyEVMBackend replaces its chain object when it reverts to genesis, so
+        # never keep a reference to it.
+        return self._backend.chain
+
+    def _head(self) -> BlockHeaderAPI:
+        return self._chain.get_canonical_head()
+
+    def _header_for(self, block_id: rpc.BlockId | bytes, name: str) -> BlockHeaderAPI:
+        """Resolve a block id to a header; raises `ResourceNotFound` for an unknown block."""
+        chain = self._chain
+        try:
+            if isinstance(block_id, bytes):
+                return chain.get_block_header_by_hash(block_id)
+            if block_id == "pending":
+                self._prepare_pending_header()
+                return chain.header
+            if block_id == "earliest":
+                return chain.get_canonical_block_header_by_number(0)
+            if isinstance(block_id, int):
+                return chain.get_canonical_block_header_by_number(block_id)
+        except (HeaderNotFound, EVMBlockNotFound) as err:
+            raise ResourceNotFound(f"{name}: block {_describe(block_id)} not found") from err
+        return self._head()
+
+    def _state_at(self, params: Params, index: int, name: str) -> Any:
+        block_id = rpc.decode_block_id(rpc.param(params, index, name, "latest"), name)
+        header = self._header_for(block_id, name)
+        return self._chain.get_vm(at_header=header).state
+
+    def _record(self, block: BlockAPI) -> BlockRecord:
+        record = self._block_cache.get(block.hash)
+        if record is not None:
+            self._block_cache.move_to_end(block.hash)
+            return record
+        record = _build_record(block, self._chain.chaindb)
+        self._block_cache[block.hash] = record
+        if len(self._block_cache) > BLOCK_CACHE_SIZE:
+            self._block_cache.popitem(last=False)
+        return record
+
+    def _record_for_header(self, header: BlockHeaderAPI) -> BlockRecord:
+        record = self._block_cache.get(header.hash)
+        if record is not None:
+            return record
+        return self._record(self._chain.get_block_by_header(header))
+
+    # -- time and mining --------------------------------------------------------------
+
+    def _prepare_pending_header(self) -> None:
+        """Set the pending block's timestamp from the clock, the offset and any override."""
+        chain = self._chain
+        if self._next_timestamp is not None:
+            timestamp = self._next_timestamp
+        else:
+            timestamp = max(chain.header.timestamp, int(time.time()) + self._time_offset)
+        if timestamp != chain.header.timestamp:
+            chain.header = chain.header.copy(timestamp=timestamp)
+
+    def _mine(self) -> bytes:
+        self._prepare_pending_header()
+        (block_hash,) = self._backend.mine_blocks(1)
+        self._next_timestamp = None
+        if any(listener.wants_blocks() for listener in self._listeners):
+            self._notify(block_hash)
+        return block_hash
+
+    def _notify(self, block_hash: bytes) -> None:
+        record = self._record(self._chain.get_block_by_hash(block_hash))
+        wants_logs = any(listener.wants_logs() for listener in self._listeners)
+        event = NewBlock(
+            number=record.block.number,
+            header=rpc.encode_header(record.block.header),
+            logs=tuple(record.logs) if wants_logs else (),
+        )
+        for listener in list(self._listeners):
+            try:
+                listener.on_block(event)
+            except Exception:
+                logger.exception("block listener %r failed on block %d", listener, event.number)
+
+    def _apply_and_mine(self, apply: Callable[[], bytes]) -> str:
+        self._prepare_pending_header()
+        try:
+            tx_hash = apply()
+        except _REJECTION_ERRORS as err:
+            logger.info("rejected transaction: %s", err)
+            raise TransactionRejected(str(err)) from err
+        block_hash = self._mine()
+        logger.debug("mined tx %s in block %s", tx_hash.hex(), block_hash.hex())
+        return rpc.data(tx_hash)
+
+    # -- simple reads -----------------------------------------------------------------
+
+    def _block_number(self, params: Params) -> str:
+        return rpc.quantity(self._head().block_number)
+
+    def _gas_price(self, params: Params) -> str:
+        base_fee = self._chain.header.base_fee_per_gas
+        return rpc.quantity(base_fee + PRIORITY_FEE)
+
+    def _get_balance(self, params: Params) -> str:
+        address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
+        return rpc.quantity(self._state_at(params, 1, "block").get_balance(address))
+
+    def _get_transaction_count(self, params: Params) -> str:
+        address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
+        return rpc.quantity(self._state_at(params, 1, "block").get_nonce(address))
+
+    def _get_code(self, params: Params) -> str:
+        address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
+        return rpc.data(self._state_at(params, 1, "block").get_code(address))
+
+    def _get_storage_at(self, params: Params) -> str:
+        address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
+        slot = rpc.decode_quantity(rpc.param(params, 1, "slot"), "slot")
+        value = self._state_at(params, 2, "block").get_storage(address, slot)
+        return rpc.data(value.to_bytes(32, "big"))
+
+    def _fee_history(self, params: Params) -> dict[str, Any]:
+        count = rpc.decode_quantity(rpc.param(params, 0, "blockCount"), "blockCount")
+        newest_id = rpc.decode_block_id(rpc.param(params, 1, "newestBlock"), "newestBlock")
+        percentiles = rpc.param(params, 2, "rewardPercentiles", [])
+        if not isinstance(percentiles, list) or not all(
+            isinstance(p, (int, float)) and 0 <= p <= 100 for p in percentiles
+        ):
+            raise InvalidParams("rewardPercentiles", f"expected numbers 0..100, got {percentiles!r}")
+        if not 1 <= count <= 1024:
+            raise InvalidParams("blockCount", f"expected 1..1024 blocks, got {count}")
+        if newest_id == "pending":
+            newest_id = "latest"
+        newest = self._header_for(newest_id, "newestBlock")
+        return self._fee_history_from(newest, count, percentiles)
+
+    def _fee_history_from(
+        self, newest: BlockHeaderAPI, count: int, percentiles: list[float]
+    ) -> dict[str, Any]:
+        oldest_number = max(0, newest.block_number - count + 1)
+        base_fees: list[str] = []
+        ratios: list[float] = []
+        rewards: list[list[str]] = []
+        chain = self._chain
+        for number in range(oldest_number, newest.block_number + 1):
+            header = chain.get_canonical_block_header_by_number(number)
+            base_fees.append(rpc.quantity(header.base_fee_per_gas))
+            ratios.append(header.gas_used / header.gas_limit)
+            if percentiles:
+                rewards.append(self._block_rewards(header, percentiles))
+        next_header = chain.create_header_from_parent(newest)
+        base_fees.append(rpc.quantity(next_header.base_fee_per_gas))
+        history: dict[str, Any] = {
+            "oldestBlock": rpc.quantity(oldest_number),
+            "baseFeePerGas": base_fees,
+            "gasUsedRatio": ratios,
+        }
+        if percentiles:
+            history["reward"] = rewards
+        return history
+
+    def _block_rewards(self, header: BlockHeaderAPI, percentiles: list[float]) -> list[str]:
+        block = self._record_for_header(header).block
+        tips = sorted(
+            rpc.effective_gas_price(tx, header.base_fee_per_gas) - header.base_fee_per_gas
+            for tx in block.transactions
+        )
+        if not tips:
+            return [rpc.quantity(0) for _ in percentiles]
+        return [rpc.quantity(tips[min(len(tips) - 1, int(len(tips) * p / 100))]) for p in percentiles]
+
+    # -- calls and gas estimates ------------------------------------------------------
+
+    def _decode_call(self, params: Params) -> dict[str, Any]:
+        """Decode a call object into the snake_case dict PyEVMBackend expects."""
+        call = rpc.decode_object(rpc.param(params, 0, "transaction"), "transaction")
+        tx: dict[str, Any] = {
+            "from": rpc.decode_address(call.get("from") or rpc.data(ZERO_ADDRESS), "transaction.from"),
+            "to": b"" if call.get("to") is None else rpc.decode_address(call["to"], "transaction.to"),
+        }
+        payload = call.get("input", call.get("data"))
+        tx["data"] = b"" if payload is None else rpc.decode_data(payload, "transaction.input")
+        for key, name in _CALL_QUANTITIES:
+            if call.get(key) is not None:
+                tx[name] = rpc.decode_quantity(call[key], f"transaction.{key}")
+        return tx
+
+    def _call(self, params: Params) -> str:
+        tx = self._decode_call(params)
+        block_id = rpc.decode_block_id(rpc.param(params, 1, "block", "latest"), "block")
+        header = self._header_for(block_id, "block")
+        computation = self._execute_call(tx, header)
+        if computation.is_error:
+            raise _call_error(computation.error)
+        return rpc.data(computation.output)
+
+    def _execute_call(self, tx: dict[str, Any], header: BlockHeaderAPI) -> ComputationAPI:
+        """Run a call on the state after `header` and throw the state changes away."""
+        tx.setdefault("gas", header.gas_limit)
+        tx.setdefault("nonce", 0)
+        fees_given = any(name in tx for name in _FEE_FIELDS)
+        if not fees_given:
+            tx["max_fee_per_gas"] = header.base_fee_per_gas
+            tx["max_priority_fee_per_gas"] = 0
+        state = self._chain.get_vm(at_header=header).state
+        tx["nonce"] = state.get_nonce(tx["from"])
+        unsigned = self._unsigned_transaction(tx)
+        snapshot = state.snapshot()
+        try:
+            if not fees_given:
+                # NOTE: like geth, a call without fee fields costs the sender nothing; here
+                # the fee budget is lent to the sender for the duration of the call.
+                budget = tx["gas"] * tx["max_fee_per_gas"]
+                state.delta_balance(tx["from"], budget)
+            return state.apply_transaction(SpoofTransaction(unsigned, from_=tx["from"]))
+        except _REJECTION_ERRORS as err:
+            raise TransactionRejected(str(err)) from err
+        finally:
+            state.revert(snapshot)
+
+    def _unsigned_transaction(self, tx: dict[str, Any]) -> Any:
+        try:
+            # NOTE: a private helper of eth-tester 0.13 (pinned in pyproject.toml); it fills
+            # the chain id and access list and picks the transaction type from the fields.
+            return self._backend._get_normalized_and_unsigned_evm_transaction(tx)
+        except _REJECTION_ERRORS as err:
+            raise InvalidParams("transaction", str(err)) from err
+
+    def _estimate_gas(self, params: Params) -> str:
+        tx = self._decode_call(params)
+        block_id = rpc.decode_block_id(rpc.param(params, 1, "block", "latest"), "block")
+        header = self._header_for(block_id, "block")
+        return rpc.quantity(self._estimate(tx, header))
+
+    def _estimate(self, tx: dict[str, Any], header: BlockHeaderAPI) -> int:
+        chain = self._chain
+        tx.pop("gas", None)
+        if not any(name in tx for name in _FEE_FIELDS):
+            # The estimator runs in a block with base fee 0, so a zero fee lets an
+            # unfunded sender estimate, as geth allows.
+            tx["max_fee_per_gas"] = 0
+            tx["max_priority_fee_per_gas"] = 0
+        tx["nonce"] = chain.get_vm(at_header=header).state.get_nonce(tx["from"])
+        unsigned = self._unsigned_transaction({**tx, "gas": header.gas_limit})
+        try:
+            return chain.estimate_gas(SpoofTransaction(unsigned, from_=tx["from"]), header)
+        except VMError as err:
+            raise _call_error(err) from err
+        except _REJECTION_ERRORS as err:
+            raise TransactionRejected(str(err)) from err
+
+    # -- transactions -----------------------------------------------------------------
+
+    def _send_raw_transaction(self, params: Params) -> str:
+        raw = rpc.decode_data(rpc.param(params, 0, "transaction"), "transaction")
+        if not raw:
+            raise InvalidParams("transaction", "empty transaction data")
+        return self._apply_and_mine(lambda: self._backend.send_raw_transaction(raw))
+
+    def _send_transaction(self, params: Params) -> str:
+        tx = self._decode_call(params)
+        if tx["from"] not in self._accounts:
+            raise TransactionRejected(
+                f"unknown account {to_checksum_address(tx['from'])}: eth_sendTransaction "
+                "signs only for the node's dev accounts; sign it yourself and use "
+                "eth_sendRawTransaction"
+            )
+        if "gas" not in tx:
+            tx["gas"] = self._estimate(dict(tx), self._head())
+        return self._apply_and_mine(lambda: self._backend.send_transaction(tx))
+
+    def _locate_transaction(self, params: Params) -> tuple[BlockRecord, int] | None:
+        tx_hash = rpc.decode_hash(rpc.param(params, 0, "hash"), "hash")
+        chain = self._chain
+        try:
+            number, index = chain.chaindb.get_transaction_index(tx_hash)
+        except EVMTransactionNotFound:
+            return None
+        header = chain.get_canonical_block_header_by_number(number)
+        return self._record_for_header(header), index
+
+    def _get_transaction_by_hash(self, params: Params) -> dict[str, Any] | None:
+        located = self._locate_transaction(params)
+        if located is None:
+            return None
+        record, index = located
+        return rpc.encode_transaction(record.block, record.block.transactions[index], index)
+
+    def _get_transaction_receipt(self, params: Params) -> dict[str, Any] | None:
+        located = self._locate_transaction(params)
+        if located is None:
+            return None
+        record, index = located
+        logs = [entry.wire for entry in record.logs_by_tx[index]]
+        return rpc.encode_receipt(record.block, record.receipts, index, logs)
+
+    # -- blocks and logs --------------------------------------------------------------
+
+    def _get_block_by_number(self, params: Params) -> dict[str, Any] | None:
+        block_id = rpc.decode_block_id(rpc.param(params, 0, "block"), "block")
+        full = rpc.decode_bool(rpc.param(params, 1, "fullTransactions", False), "fullTransactions")
+        if isinstance(block_id, bytes):
+            raise InvalidParams("block", "expected a number or tag; use eth_getBlockByHash for a hash")
+        if block_id == "pending":
+            self._prepare_pending_header()
+            block = self._chain.get_block()
+            return rpc.encode_block(block, full_transactions=full, size=len(rlp.encode(block)), pending=True)
+        try:
+            header = self._header_for(block_id, "block")
+        except ResourceNotFound:
+            return None
+        return self._encoded_block(self._record_for_header(header), full)
+
+    def _get_block_by_hash(self, params: Params) -> dict[str, Any] | None:
+        block_hash = rpc.decode_hash(rpc.param(params, 0, "hash"), "hash")
+        full = rpc.decode_bool(rpc.param(params, 1, "fullTransactions", False), "fullTransactions")
+        try:
+            header = self._chain.get_block_header_by_hash(block_hash)
+        except (HeaderNotFound, EVMBlockNotFound):
+            return None
+        return self._encoded_block(self._record_for_header(header), full)
+
+    def _encoded_block(self, record: BlockRecord, full: bool) -> dict[str, Any]:
+        encoded = record.wire.get(full)
+        if encoded is None:
+            size = len(rlp.encode(record.block))
+            encoded = rpc.encode_block(record.block, full_transactions=full, size=size)
+            record.wire[full] = encoded
+        return encoded
+
+    def _get_logs(self, params: Params) -> list[dict[str, Any]]:
+        criteria = rpc.decode_object(rpc.param(params, 0, "filter"), "filter")
+        log_filter = rpc.decode_log_filter(criteria, "filter")
+        headers = self._headers_in_filter(criteria)
+        found: list[dict[str, Any]] = []
+        for header in headers:
+            if not _bloom_may_match(header.bloom, log_filter):
+                continue
+            for entry in self._record_for_header(header).logs:
+                if log_filter.matches(entry.address, entry.topics):
+                    found.append(entry.wire)
+        return found
+
+    def _headers_in_filter(self, criteria: dict[str, Any]) -> list[BlockHeaderAPI]:
+        if criteria.get("blockHash") is not None:
+            if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
+                raise InvalidParams("filter.blockHash", "cannot be combined with fromBlock or toBlock")
+            block_hash = rpc.decode_hash(criteria["blockHash"], "filter.blockHash")
+            return [self._header_for(block_hash, "filter.blockHash")]
+        first = self._range_end(criteria, "fromBlock")
+        last = self._range_end(criteria, "toBlock")
+        if first > last:
+            raise InvalidParams("filter.fromBlock", f"block {first} is after toBlock {last}")
+        chain = self._chain
+        return [chain.get_canonical_block_header_by_number(n) for n in range(first, last + 1)]
+
+    def _range_end(self, criteria: dict[str, Any], key: str) -> int:
+        block_id = rpc.decode_block_id(criteria.get(key) or "latest", f"filter.{key}")
+        head = self._head().block_number
+        if isinstance(block_id, bytes):
+            raise InvalidParams(f"filter.{key}", "expected a number or tag, not a block hash")
+        if block_id == "earliest":
+            return 0
+        if isinstance(block_id, int):
+            return min(block_id, head)
+        return head
+
+    # -- development methods ----------------------------------------------------------
+
+    def _evm_mine(self, params: Params) -> str:
+        timestamp = rpc.param(params, 0, "timestamp", None)
+        if isinstance(timestamp, dict):
+            timestamp = timestamp.get("timestamp")
+        if timestamp is not None:
+            self._set_next_timestamp(_decode_seconds(timestamp, "timestamp"))
+        self._mine()
+        return "0x0"
+
+    def _evm_snapshot(self, params: Params) -> str:
+        snapshot_id = self._next_snapshot_id
+        self._next_snapshot_id += 1
+        self._snapshots[snapshot_id] = self._backend.take_snapshot()
+        logger.info("took snapshot %d at block %d", snapshot_id, self._head().block_number)
+        return rpc.quantity(snapshot_id)
+
+    def _evm_revert(self, params: Params) -> bool:
+        snapshot_id = rpc.decode_quantity(rpc.param(params, 0, "snapshotId"), "snapshotId")
+        block_hash = self._snapshots.get(snapshot_id)
+        if block_hash is None:
+            logger.warning("evm_revert: snapshot %d not found", snapshot_id)
+            return False
+        # Reverting consumes the snapshot and every later one, as in ganache and anvil.
+        for later_id in [i for i in self._snapshots if i >= snapshot_id]:
+            del self._snapshots[later_id]
+        self._backend.revert_to_snapshot(block_hash)
+        self._next_timestamp = None
+        logger.info("reverted to snapshot %d at block %d", snapshot_id, self._head().block_number)
+        return True
+
+    def _evm_increase_time(self, params: Params) -> str:
+        seconds = _decode_seconds(rpc.param(params, 0, "seconds"), "seconds")
+        self._time_offset += seconds
+        logger.info("time offset is now %d s", self._time_offset)
+        return rpc.quantity(self._time_offset)
+
+    def _evm_set_next_block_timestamp(self, params: Params) -> None:
+        self._set_next_timestamp(_decode_seconds(rpc.param(params, 0, "timestamp"), "timestamp"))
+
+    def _set_next_timestamp(self, timestamp: int) -> None:
+        latest = self._head().timestamp
+        if timestamp <= latest:
+            raise InvalidParams(
+                "timestamp",
+                f"{timestamp} is not after the latest block's timestamp {latest}",
+            )
+        self._next_timestamp = timestamp
+        # Later blocks continue from the new time, as anvil does.
+        self._time_offset = timestamp - int(time.time())
+
+
+_CALL_QUANTITIES: Final = (
+    ("gas", "gas"),
+    ("gasPrice", "gas_price"),
+    ("maxFeePerGas", "max_fee_per_gas"),
+    ("maxPriorityFeePerGas", "max_priority_fee_per_gas"),
+    ("value", "value"),
+    ("nonce", "nonce"),
+)
+_FEE_FIELDS: Final = ("gas_price", "max_fee_per_gas", "max_priority_fee_per_gas")
+
+
+def _describe(block_id: rpc.BlockId | bytes) -> str:
+    if isinstance(block_id, bytes):
+        return rpc.data(block_id)
+    if isinstance(block_id, int):
+        return str(block_id)
+    return block_id
+
+
+def _decode_seconds(value: Any, name: str) -> int:
+    """Decode a number of seconds given as a JSON integer or a hex quantity."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return rpc.decode_quantity(value, name)
+
+
+def _call_error(error: Exception) -> Exception:
+    if isinstance(error, Revert):
+        revert_data = error.args[0] if error.args and isinstance(error.args[0], bytes) else b""
+        return ExecutionReverted(revert_data, rpc.revert_reason(revert_data))
+    return TransactionRejected(f"execution failed: {type(error).__name__}: {error}")
+
+
+def _bloom_may_match(bloom: int, log_filter: rpc.LogFilter) -> bool:
+    if bloom == 0:
+        return False
+    bloom_filter = BloomFilter(bloom)
+    if log_filter.addresses is not None and not any(a in bloom_filter for a in log_filter.addresses):
+        return False
+    for accepted in log_filter.topics:
+        if accepted is not None and not any(topic in bloom_filter for topic in accepted):
+            return False
+    return True
+
+
+def _build_record(block: BlockAPI, chaindb: Any) -> BlockRecord:
+    receipts = tuple(block.get_receipts(chaindb)) if block.transactions else ()
+    logs_by_tx: list[tuple[LogEntry, ...]] = []
+    log_index = 0
+    for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
+        entries = []
+        for log in receipt.logs:
+            topics = tuple(topic.to_bytes(32, "big") for topic in log.topics)
+            wire = rpc.encode_log(block, tx, tx_index, log_index, log.address, topics, log.data)
+            entries.append(LogEntry(address=log.address, topics=topics, wire=wire))
+            log_index += 1
+        logs_by_tx.append(tuple(entries))
+    return BlockRecord(block=block, receipts=receipts, logs_by_tx=tuple(logs_by_tx), wire={})
