@@ -1,0 +1,203 @@
+"""The network side of a monitor: subscribe, backfill, follow, and reconnect on errors.
+
+One connection goes like this. The monitor subscribes to the Sportsbook's logs over
+WebSocket first and buffers what arrives, then backfills with `eth_getLogs` over HTTP from
+its cursor to the head, then drains the buffer and follows the stream. Because the
+subscription starts before the backfill, every log is in the backfill or in the buffer or
+in both, and the cursor check drops the second copy. When the monitor is idle it asks for
+the head and backfills again, which moves its cursor to the head even when no log
+arrives; the settlement monitor relies on that to know the bets monitor has passed a
+block.
+
+Any error closes the connection; the monitor backs off exponentially and starts again
+with a new subscription and a backfill from the cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from web3 import AsyncHTTPProvider, AsyncWeb3, WebSocketProvider
+
+from wagerlab.platform.monitors.errors import DependencyNotReadyError, SubscriptionClosedError
+from wagerlab.platform.monitors.events import ChainLog
+from wagerlab.platform.monitors.health import MonitorState
+
+if TYPE_CHECKING:
+    from wagerlab.platform.monitors.base import LogMonitor
+
+logger = logging.getLogger(__name__)
+
+WAIT_WARNING_SECONDS = 30.0
+"""How long an event may wait for another monitor before the wait is logged as a warning."""
+
+
+class MonitorStopped(Exception):
+    """Raised inside a monitor's loop when its stop event is set, to leave without applying more."""
+
+
+class Backoff:
+    """Exponential delays: initial, doubled after each failure, capped at `maximum`."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self._next = initial
+
+    def next_delay(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep for `seconds`; return early when `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+class LogFollower:
+    """Runs one monitor against the node until its stop event is set."""
+
+    def __init__(self, monitor: LogMonitor) -> None:
+        self.monitor = monitor
+        self.health = monitor.health
+        self.backoff = Backoff(monitor.backoff_initial, monitor.backoff_max)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, backfill and follow; on any error back off, reconnect and backfill again."""
+        name = self.monitor.name
+        logger.info("monitor %s starting for Sportsbook %s", name, self.monitor.address)
+        while not stop.is_set():
+            try:
+                await self._run_connection(stop)
+            except MonitorStopped:
+                break
+            except Exception as err:
+                await self._back_off(err, stop)
+        self.health.state = MonitorState.STOPPED
+        logger.info("monitor %s stopped at cursor %s", name, (self.health.cursor_block, self.health.cursor_log_index))
+
+    async def _back_off(self, err: Exception, stop: asyncio.Event) -> None:
+        delay = self.backoff.next_delay()
+        self.health.record_error(err)
+        self.health.restarts += 1
+        self.health.state = MonitorState.BACKOFF
+        logger.error(
+            "monitor %s failed at cursor %s: %s; reconnecting in %.2f s",
+            self.monitor.name,
+            (self.health.cursor_block, self.health.cursor_log_index),
+            err,
+            delay,
+            exc_info=err,
+        )
+        await sleep_unless_stopped(stop, delay)
+
+    async def _run_connection(self, stop: asyncio.Event) -> None:
+        config = self.monitor.config
+        self.health.state = MonitorState.CONNECTING
+        await asyncio.to_thread(self.monitor.read_position)
+        http = AsyncWeb3(AsyncHTTPProvider(config.rpc_url, exception_retry_configuration=None))
+        try:
+            async with AsyncWeb3(WebSocketProvider(config.ws_url, max_connection_retries=1)) as ws:
+                buffer: asyncio.Queue[Any] = asyncio.Queue()
+                subscription_id = await ws.eth.subscribe("logs", self._log_filter())
+                logger.info("monitor %s subscribed to logs at %s as %s", self.monitor.name, config.ws_url, subscription_id)
+                reader = asyncio.create_task(self._read_stream(ws, buffer), name=f"{self.monitor.name}-stream")
+                try:
+                    await self._follow(http, buffer, stop)
+                finally:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
+        finally:
+            await http.provider.disconnect()
+
+    def _log_filter(self) -> dict[str, Any]:
+        return {"address": self.monitor.address, "topics": [self.monitor.codec.topics]}
+
+    async def _read_stream(self, ws: AsyncWeb3[Any], buffer: asyncio.Queue[Any]) -> None:
+        """Move subscription messages into `buffer`; end it with the error that ended the stream."""
+        try:
+            async for message in ws.socket.process_subscriptions():
+                buffer.put_nowait(message["result"])
+        except Exception as err:
+            buffer.put_nowait(err)
+            return
+        buffer.put_nowait(SubscriptionClosedError(f"log subscription of monitor {self.monitor.name} ended"))
+
+    async def _follow(self, http: AsyncWeb3[Any], buffer: asyncio.Queue[Any], stop: asyncio.Event) -> None:
+        self.health.state = MonitorState.BACKFILLING
+        await self._catch_up(http, stop)
+        self.health.state = MonitorState.LIVE
+        self.backoff.reset()
+        logger.info("monitor %s is live at cursor %s", self.monitor.name, (self.health.cursor_block, self.health.cursor_log_index))
+
+        while not stop.is_set():
+            try:
+                item = await asyncio.wait_for(buffer.get(), timeout=self.monitor.poll_interval)
+            except TimeoutError:
+                await self._catch_up(http, stop)
+                continue
+            if isinstance(item, BaseException):
+                raise SubscriptionClosedError(f"log subscription of monitor {self.monitor.name} failed: {item!r}") from item
+            await self._handle_notification(http, item, stop)
+
+    async def _handle_notification(self, http: AsyncWeb3[Any], raw: Mapping[str, Any], stop: asyncio.Event) -> None:
+        log = ChainLog.from_rpc(raw)
+        if log.removed or self.monitor.config.confirmations == 0:
+            await self._apply(log, stop)
+        else:
+            # A live log is not deep enough yet; the backfill applies it once it is.
+            await self._catch_up(http, stop)
+
+    async def _catch_up(self, http: AsyncWeb3[Any], stop: asyncio.Event) -> None:
+        """Apply every log from the cursor to the head minus the confirmations, chunk by chunk."""
+        head = await http.eth.block_number
+        self.health.head_block = head
+        last = head - self.monitor.config.confirmations
+        first = self.health.cursor_block
+        assert first is not None, "read_position runs before the first catch-up"
+        chunk = max(1, self.monitor.config.log_chunk_blocks)
+
+        for chunk_first in range(first, last + 1, chunk):
+            chunk_last = min(chunk_first + chunk - 1, last)
+            logs = await http.eth.get_logs({**self._log_filter(), "fromBlock": chunk_first, "toBlock": chunk_last})
+            logger.debug("monitor %s fetched %d logs in blocks %d..%d", self.monitor.name, len(logs), chunk_first, chunk_last)
+            for log in sorted((ChainLog.from_rpc(raw) for raw in logs), key=lambda item: item.position):
+                await self._apply(log, stop)
+            await asyncio.to_thread(self.monitor.mark_scanned, chunk_last)
+
+    async def _apply(self, log: ChainLog, stop: asyncio.Event) -> None:
+        """Apply one log, waiting while it depends on another monitor's progress."""
+        state = self.health.state
+        waiting_since: float | None = None
+        warned = False
+        while True:
+            if stop.is_set():
+                raise MonitorStopped
+            try:
+                await asyncio.to_thread(self.monitor.apply_log, log)
+            except DependencyNotReadyError as err:
+                waiting_since = waiting_since or time.monotonic()
+                warned = self._log_wait(err, log, time.monotonic() - waiting_since, warned)
+                await sleep_unless_stopped(stop, self.monitor.poll_interval)
+                continue
+            self.health.state = state
+            return
+
+    def _log_wait(self, err: DependencyNotReadyError, log: ChainLog, waited: float, warned: bool) -> bool:
+        self.health.state = MonitorState.WAITING
+        if waited >= WAIT_WARNING_SECONDS and not warned:
+            logger.warning("monitor %s has waited %.0f s to apply log %s:%s: %s", self.monitor.name, waited, log.tx_hash, log.log_index, err)
+            return True
+        logger.debug("monitor %s waits to apply log %s:%s: %s", self.monitor.name, log.tx_hash, log.log_index, err)
+        return warned
