@@ -174,7 +174,9 @@ def revert_reason(w3: Web3, receipt: TxReceipt) -> str | None:
 
     NOTE: the replay runs on the state at the end of the previous block, so on a node that
     mines several transactions per block an earlier transaction of the same block is not
-    seen. wagerlab's node mines one transaction per block, where the replay is exact.
+    seen. The node also picks the replay's block timestamp, which need not be the mined
+    block's, so a revert that depends on `block.timestamp` may not reproduce. None means
+    the replay did not revert.
     """
     tx = w3.eth.get_transaction(receipt["transactionHash"])
     call: TxParams = {"from": tx["from"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
