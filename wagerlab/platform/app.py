@@ -1,0 +1,152 @@
+"""Build the api and chainapi Starlette apps from a PlatformConfig, and run them with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import uvicorn
+from eth_account import Account
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from wagerlab.platform import api, chainapi
+from wagerlab.platform.api.chainapi_client import ChainapiClient
+from wagerlab.platform.auth import Passwords
+from wagerlab.platform.cache import PlatformCache
+from wagerlab.platform.config import PlatformConfig
+from wagerlab.platform.db import create_tables, make_engine
+from wagerlab.platform.errors import PlatformError
+
+logger = logging.getLogger(__name__)
+
+CHAINAPI_TIMEOUT_SECONDS = 30.0
+
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _platform_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PlatformError)
+    level = logging.WARNING if exc.status_code >= 500 else logging.INFO
+    logger.log(level, "%s %s -> %s %s: %s", request.method, request.url.path, exc.status_code, exc.code, exc.detail)
+    return JSONResponse(exc.to_json(), status_code=exc.status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    detail = f"{request.method} {request.url.path}: {exc.detail}"
+    return JSONResponse({"error": code, "detail": detail, "field": None}, status_code=exc.status_code)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    body = {"error": "internal_error", "detail": f"internal error: {type(exc).__name__}; see the service log", "field": None}
+    return JSONResponse(body, status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    PlatformError: _platform_error,
+    HTTPException: _http_error,
+    Exception: _unexpected_error,
+}
+
+
+def _create_tables(engine: Engine) -> None:
+    try:
+        create_tables(engine)
+    except OperationalError as err:
+        # Two services starting together can race to create one table; the loser's tables
+        # exist by now, created by the winner.
+        logger.warning("creating tables raced with another process: %s", err)
+
+
+def build_api_app(
+    config: PlatformConfig,
+    *,
+    engine: Engine | None = None,
+    cache: PlatformCache | None = None,
+    chainapi_client: ChainapiClient | None = None,
+) -> Starlette:
+    """Return the REST API app; tests pass their own engine, cache or chainapi client."""
+    engine = engine or make_engine(config.db_url)
+    _create_tables(engine)
+    cache = cache or PlatformCache.from_config(config)
+    owns_client = chainapi_client is None
+    client = chainapi_client or ChainapiClient(
+        httpx.AsyncClient(base_url=config.chainapi_url, timeout=CHAINAPI_TIMEOUT_SECONDS)
+    )
+    context = api.ApiContext(
+        config=config,
+        engine=engine,
+        cache=cache,
+        chainapi=client,
+        passwords=Passwords(),
+        odds_signer=Account.from_key(config.odds_signer_key),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owns_client:
+            await client.http.aclose()
+
+    app = Starlette(
+        routes=api.routes,
+        middleware=[Middleware(api.RequestCounter)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.api = context
+    return app
+
+
+def build_chainapi_app(config: PlatformConfig, *, engine: Engine | None = None, w3: AsyncWeb3 | None = None) -> Starlette:
+    """Return the chainapi app; its lifespan runs the receipt tracker in the background."""
+    engine = engine or make_engine(config.db_url)
+    _create_tables(engine)
+    w3 = w3 or AsyncWeb3(AsyncHTTPProvider(config.rpc_url))
+    context = chainapi.ChainapiContext.create(config, engine, w3)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tracker = asyncio.create_task(context.tracker.run(), name="receipt-tracker")
+        try:
+            yield
+        finally:
+            tracker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tracker
+            logger.info("receipt tracker stopped")
+
+    app = Starlette(routes=chainapi.routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state.chainapi = context
+    return app
+
+
+def _serve(name: str, app: Starlette, host: str, port: int) -> None:
+    logger.info("%s starting on http://%s:%s", name, host, port)
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)).run()
+    finally:
+        logger.info("%s on http://%s:%s stopped", name, host, port)
+
+
+def run_api(config: PlatformConfig) -> None:
+    """Serve the REST API on config.host and config.api_port until interrupted."""
+    _serve("api", build_api_app(config), config.host, config.api_port)
+
+
+def run_chainapi(config: PlatformConfig) -> None:
+    """Serve chainapi on config.host and config.chainapi_port until interrupted."""
+    _serve("chainapi", build_chainapi_app(config), config.host, config.chainapi_port)
