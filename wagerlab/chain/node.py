@@ -450,8 +450,15 @@ class Node:
             number, index = chain.chaindb.get_transaction_index(tx_hash)
         except EVMTransactionNotFound:
             return None
-        header = chain.get_canonical_block_header_by_number(number)
-        return self._record_for_header(header), index
+        # NOTE: py-evm keeps the lookup entries of blocks that evm_revert dropped, so
+        # check that the canonical block at that height still holds the transaction.
+        if number > self._head().block_number:
+            return None
+        record = self._record_for_header(chain.get_canonical_block_header_by_number(number))
+        transactions = record.block.transactions
+        if index >= len(transactions) or transactions[index].hash != tx_hash:
+            return None
+        return record, index
 
     def _get_transaction_by_hash(self, params: Params) -> dict[str, Any] | None:
         located = self._locate_transaction(params)
@@ -573,7 +580,10 @@ class Node:
 
     def _evm_increase_time(self, params: Params) -> str:
         seconds = _decode_seconds(rpc.param(params, 0, "seconds"), "seconds")
-        self._time_offset += seconds
+        # Blocks can run ahead of the clock (each is at least 1 s after its parent), so
+        # the offset also covers `seconds` past the latest block's timestamp.
+        behind_latest = self._head().timestamp - int(time.time())
+        self._time_offset = max(self._time_offset, behind_latest) + seconds
         logger.info("time offset is now %d s", self._time_offset)
         return rpc.quantity(self._time_offset)
 

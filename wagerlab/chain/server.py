@@ -77,10 +77,13 @@ class Connection:
     """One WebSocket client: its send queue and its subscriptions."""
 
     websocket: WebSocket
+    queue_limit: int = SEND_QUEUE_LIMIT
     id: int = field(default_factory=lambda: next(_connection_ids))
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT))
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(self.queue_limit)
 
     def send(self, text: str) -> None:
         """Queue a message; on overflow mark the connection for closing and drop the message."""
@@ -90,7 +93,7 @@ class Connection:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
             logger.warning(
-                "websocket %d fell %d messages behind; closing it", self.id, SEND_QUEUE_LIMIT
+                "websocket %d fell %d messages behind; closing it", self.id, self.queue_limit
             )
             self.overflowed.set()
 
@@ -187,8 +190,11 @@ def _notify(subscription: Subscription, result_json: str) -> None:
 class RpcServer:
     """Decodes JSON-RPC envelopes, runs methods on the node's worker thread, encodes replies."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, send_queue_limit: int = SEND_QUEUE_LIMIT) -> None:
+        if send_queue_limit < 1:
+            raise ValueError(f"send_queue_limit must be at least 1, got {send_queue_limit!r}")
         self.node = node
+        self._send_queue_limit = send_queue_limit
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-node")
         self._hub: SubscriptionHub | None = None
 
@@ -227,7 +233,7 @@ class RpcServer:
     async def _handle_one(self, message: Any, connection: Connection | None) -> dict[str, Any] | None:
         try:
             request_id, method, params, is_notification = _parse_request(message)
-        except InvalidRequest as err:
+        except NodeError as err:
             request_id = message.get("id") if isinstance(message, dict) else None
             logger.info("invalid request on %s: %s", _where(connection), err.message)
             return _error(request_id if _valid_id(request_id) else None, err)
@@ -265,7 +271,7 @@ class RpcServer:
 
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
         await websocket.accept()
-        connection = Connection(websocket)
+        connection = Connection(websocket, queue_limit=self._send_queue_limit)
         hub = self.hub()
         logger.info("websocket %d opened from %s", connection.id, websocket.client)
         writer = asyncio.create_task(_write_loop(connection))
@@ -346,9 +352,13 @@ def _parse_request(message: Any) -> tuple[Any, str, list[Any], bool]:
 # Application and entry point
 
 
-def build_app(node: Node) -> Starlette:
-    """Build the ASGI app serving `node` over HTTP `POST /` and WebSocket `/`."""
-    server = RpcServer(node)
+def build_app(node: Node, *, send_queue_limit: int = SEND_QUEUE_LIMIT) -> Starlette:
+    """Build the ASGI app serving `node` over HTTP `POST /` and WebSocket `/`.
+
+    `send_queue_limit` is how many messages a WebSocket client may fall behind before
+    the server closes its connection.
+    """
+    server = RpcServer(node, send_queue_limit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
