@@ -103,11 +103,11 @@ class EventCodec:
     def for_events(cls, names: Iterable[str]) -> EventCodec:
         """Build a codec for the named Sportsbook events."""
         abis = sportsbook_event_abis()
-        wanted = list(names)
-        missing = [name for name in wanted if name not in abis]
+        requested = list(names)
+        missing = [name for name in requested if name not in abis]
         if missing:
             raise UnknownEventError(f"no Sportsbook event named {missing!r}; known: {sorted(abis)!r}")
-        return cls(abis[name] for name in wanted)
+        return cls(abis[name] for name in requested)
 
     @property
     def topics(self) -> list[HexStr]:

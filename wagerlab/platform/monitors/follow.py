@@ -71,6 +71,8 @@ class LogFollower:
         self.monitor = monitor
         self.health = monitor.health
         self.backoff = Backoff(monitor.backoff_initial, monitor.backoff_max)
+        self.failures = 0
+        """Failures since the monitor was last live."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, backfill and follow; on any error back off, reconnect and backfill again."""
@@ -91,14 +93,13 @@ class LogFollower:
         self.health.record_error(err)
         self.health.restarts += 1
         self.health.state = MonitorState.BACKOFF
-        logger.error(
-            "monitor %s failed at cursor %s: %s; reconnecting in %.2f s",
-            self.monitor.name,
-            (self.health.cursor_block, self.health.cursor_log_index),
-            err,
-            delay,
-            exc_info=err,
-        )
+        self.failures += 1
+        position = (self.health.cursor_block, self.health.cursor_log_index)
+        if self.failures == 1:
+            logger.error("monitor %s failed at cursor %s: %s; reconnecting in %.2f s", self.monitor.name, position, err, delay, exc_info=err)
+        else:
+            # Later failures of the same outage get one line each, without the traceback.
+            logger.warning("monitor %s failed again (%d in a row) at cursor %s: %s; reconnecting in %.2f s", self.monitor.name, self.failures, position, err, delay)
         await sleep_unless_stopped(stop, delay)
 
     async def _run_connection(self, stop: asyncio.Event) -> None:
@@ -139,6 +140,7 @@ class LogFollower:
         await self._catch_up(http, stop)
         self.health.state = MonitorState.LIVE
         self.backoff.reset()
+        self.failures = 0
         logger.info("monitor %s is live at cursor %s", self.monitor.name, (self.health.cursor_block, self.health.cursor_log_index))
 
         while not stop.is_set():
