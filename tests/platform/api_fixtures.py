@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 from argon2 import PasswordHasher
+from eth_utils import to_checksum_address
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -28,7 +29,7 @@ from wagerlab.platform.db import Market, MarketOdds, create_tables, make_engine,
 
 ADMIN_TOKEN = "test-admin-token"
 CHAIN_ID = 131277322940537
-SPORTSBOOK = "0x" + "5B" * 20
+SPORTSBOOK = to_checksum_address("0x" + "5b" * 20)
 FAST_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1))
 """Real argon2id with a small cost, so that tests register users quickly."""
 
@@ -131,4 +132,32 @@ def chain() -> Iterator[Chain]:
     w3 = Web3(HTTPProvider(url))
     deployment = deploy_platform(w3, dev_roles(), house_funding=HOUSE_FUNDING)
     yield Chain(url=url, w3=w3, deployment=deployment, node=node)
+    thread.stop()
+
+
+def sign_call(w3: Web3, account: Any, to: str, data: bytes | str, *, nonce: int | None = None, gas: int = 400_000) -> str:
+    """Sign a call from `account` with an explicit gas limit; return the raw transaction as hex."""
+    tx = {
+        "to": Web3.to_checksum_address(to),
+        "data": data if isinstance(data, str) else "0x" + data.hex(),
+        "value": 0,
+        "gas": gas,
+        "gasPrice": w3.eth.gas_price,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending") if nonce is None else nonce,
+        "chainId": w3.eth.chain_id,
+    }
+    return "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
+
+
+@pytest.fixture
+def chainapi_server(chain: Chain, db: tuple[str, Engine]) -> Iterator[tuple[str, Any]]:
+    """chainapi on a free port, on the module's chain and this test's database."""
+    from wagerlab.platform.app import build_chainapi_app
+
+    url, engine = db
+    config = make_config(url, chain.deployment, rpc_url=chain.url)
+    app = build_chainapi_app(config, engine=engine)
+    thread = ServerThread(app, "chainapi")
+    base_url = thread.start()
+    yield base_url, app
     thread.stop()

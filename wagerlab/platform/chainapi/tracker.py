@@ -47,6 +47,8 @@ class ReceiptTracker:
         self.resend_after_ms = resend_after_ms
         self.max_attempts = max_attempts
         self.unsigned_timeout_ms = unsigned_timeout_ms
+        self.node_down = False
+        """True while the node does not answer; the warning is logged once per outage."""
 
     async def run(self) -> None:
         """Check pending rows after every send and at least every `poll_seconds`, forever."""
@@ -68,8 +70,13 @@ class ReceiptTracker:
             try:
                 await self.check_one(row)
             except UNREACHABLE_ERRORS as err:
-                logger.warning("receipt tracker: node unreachable at tx %s: %r", row.tx_id, err)
+                if not self.node_down:
+                    logger.warning("receipt tracker: node unreachable at tx %s, waiting for it: %r", row.tx_id, err)
+                self.node_down = True
                 return
+            if self.node_down:
+                logger.info("receipt tracker: node reachable again")
+                self.node_down = False
 
     async def check_one(self, row: ChainTransaction) -> None:
         age_ms = now_ms() - row.updated_at
