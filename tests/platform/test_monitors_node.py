@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -319,3 +322,38 @@ def bet_status(engine: Engine, bet_id: int) -> BetStatus | None:
     with Session(engine) as session:
         bet = session.get(Bet, bet_id)
         return bet.status if bet else None
+
+
+def test_serve_monitors_stops_on_sigterm(chain: Chain, tmp_path: Path) -> None:
+    config, engine = platform_config(chain, tmp_path)
+    config_path = tmp_path / "platform.json"
+    config.dump(config_path)
+    alice = chain.bettors[0]
+    chain.deposit(alice, 1_000_000)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wagerlab", "serve", "monitors", "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: health_status(config) == 200, "the monitors' health endpoint to report ok")
+        wait_for(lambda: account(engine, alice.address)[0] == 1_000_000, "the deposit")
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = process.stdout.read().decode() if process.stdout else ""
+
+    assert exit_code == 0, output
+    assert "stopping" in output
+    assert "Traceback" not in output
+
+
+def health_status(config: PlatformConfig) -> int | None:
+    try:
+        return httpx.get(f"{config.monitors_url}/health", timeout=2).status_code
+    except httpx.TransportError:
+        return None
