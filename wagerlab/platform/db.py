@@ -225,8 +225,12 @@ def create_tables(engine: Engine) -> None:
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """Yield a session whose transaction takes the write lock first and commits on exit."""
-    with Session(engine.execution_options(sqlite_immediate=True)) as session:
+    """Yield a session whose transaction takes the write lock first and commits on exit.
+
+    Objects stay readable after the commit (no expiry), so a handler can build its
+    response from the rows it just wrote once the session is closed.
+    """
+    with Session(engine.execution_options(sqlite_immediate=True), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
