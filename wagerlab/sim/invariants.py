@@ -20,12 +20,12 @@ from wagerlab.chain.contracts import contract
 from wagerlab.odds import payout
 from wagerlab.platform.config import Deployment
 from wagerlab.platform.db import Account, Bet, BetStatus, ChainEvent, LedgerEntry, Market
+from wagerlab.platform.monitors import BetsMonitor, DepositsMonitor, SettlementMonitor
 
 logger = logging.getLogger(__name__)
 
-MONITORED_EVENTS = frozenset(
-    {"Deposited", "Withdrawn", "BetPlaced", "MarketSettled", "MarketVoided", "BetClaimed", "BetRefunded"}
-)
+MONITORED_EVENTS = frozenset().union(*(monitor.handlers for monitor in (DepositsMonitor, BetsMonitor, SettlementMonitor)))
+"""Every Sportsbook event some monitor applies, taken from the monitors themselves."""
 LOG_CHUNK_BLOCKS = 2_000
 MAX_LISTED = 5
 
