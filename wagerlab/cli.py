@@ -18,18 +18,13 @@ EXIT_INVALID_SCENARIO = 2
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _configure_logging(level: str, log_file: Path | None = None, console_level: str | None = None) -> None:
+def _configure_logging(level: str, console_level: str | None = None) -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
     console = logging.StreamHandler(sys.stderr)
     console.setLevel((console_level or level).upper())
     console.setFormatter(logging.Formatter(LOG_FORMAT))
     root.addHandler(console)
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -46,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     seed = scenario.seed if args.seed is None else args.seed
     run_dir = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
-    _configure_logging("info", run_dir / "logs" / "runner.log", console_level="warning" if not args.verbose else "info")
+    _configure_logging("info", console_level="info" if args.verbose else "warning")
     result = run_scenario(scenario, seed=seed, run_dir=run_dir, show_progress=not args.no_progress)
     print_summary(result.report, result.report_path, Console())
     return result.exit_code

@@ -79,10 +79,11 @@ def prepare_run_dir(run_dir: Path) -> None:
 
 
 def run_scenario(scenario: Scenario, *, seed: int, run_dir: Path, show_progress: bool = True) -> RunResult:
-    """Run one scenario end to end and write RUN_DIR/report.json."""
+    """Run one scenario end to end and write RUN_DIR/report.json and RUN_DIR/logs/runner.log."""
     prepare_run_dir(run_dir)
     started_at = time.time()
     stack = Stack(run_dir)
+    log_handler = _log_to_file(run_dir / "logs" / "runner.log")
     try:
         context = _start(scenario, seed, run_dir, stack)
         try:
@@ -106,6 +107,17 @@ def run_scenario(scenario: Scenario, *, seed: int, run_dir: Path, show_progress:
         return RunResult(report, write_report(run_dir, report, context.world.trace if context.world else None))
     finally:
         stack.stop()
+        logging.getLogger().removeHandler(log_handler)
+        log_handler.close()
+
+
+def _log_to_file(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
 
 
 def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack) -> RunContext:
