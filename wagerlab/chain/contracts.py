@@ -259,6 +259,9 @@ def describe_error(err: BaseException) -> str:
 
 
 def _format_error(name: str, names: list[str], types: list[str], payload: bytes, raw: bytes) -> str:
+    # eth_abi pads a short payload with zeros instead of failing, so check the length first.
+    if len(payload) % 32 != 0 or len(payload) < 32 * len(types):
+        return f"UnknownError(data=0x{raw.hex()})"
     try:
         values = abi_decode(types, payload)
     except DecodingError:
