@@ -4,12 +4,12 @@ One connection goes like this. The monitor subscribes to the Sportsbook's logs o
 WebSocket first and buffers what arrives, then backfills with `eth_getLogs` over HTTP from
 its cursor to the head, then drains the buffer and follows the stream. Because the
 subscription starts before the backfill, every log is in the backfill or in the buffer or
-in both, and the cursor check drops the second copy. When the monitor is idle it asks for
-the head and backfills again, which moves its cursor to the head even when no log
-arrives; the settlement monitor relies on that to know the bets monitor has passed a
+in both, and the cursor check drops the second copy. When the monitor is idle it requests
+the head block number and backfills again, which moves its cursor to the head even when no
+log arrives. The settlement monitor relies on that to know the bets monitor has passed a
 block.
 
-Any error closes the connection; the monitor backs off exponentially and starts again
+Any error closes the connection. The monitor then backs off exponentially and starts again
 with a new subscription and a backfill from the cursor.
 """
 
@@ -73,6 +73,7 @@ class LogFollower:
         self.backoff = Backoff(monitor.backoff_initial, monitor.backoff_max)
         self.failures = 0
         """Failures since the monitor was last live."""
+        self.warned_head_behind = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, backfill and follow; on any error back off, reconnect and backfill again."""
@@ -168,6 +169,11 @@ class LogFollower:
         last = head - self.monitor.config.confirmations
         first = self.health.cursor_block
         assert first is not None, "read_position runs before the first catch-up"
+        if head < first - 1 and not self.warned_head_behind:
+            # NOTE: the node reports no removed logs after evm_revert, so events of the
+            # dropped blocks stay applied and new logs at or before the cursor are skipped.
+            logger.warning("monitor %s finished block %d but the head is block %d: the chain was reverted or replaced", self.monitor.name, first - 1, head)
+            self.warned_head_behind = True
         chunk = max(1, self.monitor.config.log_chunk_blocks)
 
         for chunk_first in range(first, last + 1, chunk):
