@@ -25,6 +25,8 @@ def _configure_logging(level: str, console_level: str | None = None) -> None:
     console.setLevel((console_level or level).upper())
     console.setFormatter(logging.Formatter(LOG_FORMAT))
     root.addHandler(console)
+    # httpx logs every request at INFO; the services log their own requests.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

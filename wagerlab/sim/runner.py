@@ -38,6 +38,9 @@ BETTOR_ETHER = 10**18
 CATCH_UP_TIMEOUT_SECONDS = 120.0
 MARKET_OPEN_SECONDS = 7 * 24 * 3600
 HTTP_POOL_SIZE = 64
+KEEPALIVE_EXPIRY_SECONDS = 2.0
+"""Shorter than uvicorn's 5 s keep-alive, so the client never reuses a connection the
+server is closing at that moment (which surfaces as httpx.ReadError)."""
 
 ACTOR_FAILURES = (ActorError, ApiError, RpcError, TransactionReverted, TimeoutError, httpx.HTTPError)
 
@@ -153,7 +156,9 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack) -> RunCon
 
 async def _drive(context: RunContext, show_progress: bool) -> None:
     scenario = context.scenario
-    limits = httpx.Limits(max_connections=HTTP_POOL_SIZE, max_keepalive_connections=HTTP_POOL_SIZE)
+    limits = httpx.Limits(
+        max_connections=HTTP_POOL_SIZE, max_keepalive_connections=HTTP_POOL_SIZE, keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS
+    )
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         rpc = RpcClient(context.config.rpc_url, http)
         artifacts = load_artifacts()
@@ -210,9 +215,16 @@ async def _gather_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[None
         async with semaphore:
             await job()
 
-    async with asyncio.TaskGroup() as group:
-        for job in jobs:
-            group.create_task(run(job))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(run(job))
+    except BaseExceptionGroup as group_error:
+        # Report the first actor's failure as the run's error; the others are logged.
+        first, *rest = group_error.exceptions
+        for error in rest:
+            logger.error("another actor failed too: %s", error)
+        raise first from group_error
 
 
 async def _setup(context: RunContext, world: World) -> None:
