@@ -193,3 +193,60 @@ def test_quote_max_stake_accepted(client: TestClient, token: str) -> None:
 
     assert response.status_code == 200
     assert response.json()["quote"]["max_stake"] == 2**63 - 1
+
+
+def test_create_market_chainapi_down(client: TestClient, token: str) -> None:
+    body = {
+        "market_id": 7,
+        "name": "bout 7",
+        "outcomes": ["red", "blue"],
+        "closes_at": int(time.time()) + 600,
+        "liability_cap": 1_000_000,
+        "odds": [2_000_000, 1_900_000],
+    }
+
+    response = client.post("/api/admin/markets", json=body, headers=ADMIN)
+
+    assert response.status_code == 503
+    assert "chainapi is unreachable" in response.json()["detail"]
+    markets = client.get("/api/markets", headers=auth(token)).json()
+    assert 7 not in [market["market_id"] for market in markets]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"outcomes": ["only one"]}, "outcomes"),
+        ({"outcomes": ["a"] * 9}, "outcomes"),
+        ({"outcomes": ["red", ""]}, "outcomes"),
+        ({"odds": [2_000_000]}, "odds"),
+        ({"odds": [2_000_000, 999_999]}, "odds"),
+        ({"name": ""}, "name"),
+        ({"liability_cap": -1}, "liability_cap"),
+        ({"market_id": 2**63}, "market_id"),
+        ({"closes_at": "tomorrow"}, "closes_at"),
+    ],
+)
+def test_create_market_rejects_bad_input(client: TestClient, changes: dict[str, Any], field: str) -> None:
+    body = {
+        "market_id": 8,
+        "name": "bout 8",
+        "outcomes": ["red", "blue"],
+        "closes_at": int(time.time()) + 600,
+        "liability_cap": 1_000_000,
+        "odds": [2_000_000, 1_900_000],
+    } | changes
+
+    response = client.post("/api/admin/markets", json=body, headers=ADMIN)
+
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+
+
+def test_create_market_existing_conflicts(client: TestClient) -> None:
+    body = {"market_id": 1, "name": "again", "outcomes": ["a", "b"], "closes_at": int(time.time()) + 600, "liability_cap": 1, "odds": [2_000_000, 2_000_000]}
+
+    response = client.post("/api/admin/markets", json=body, headers=ADMIN)
+
+    assert response.status_code == 409
+    assert response.json()["field"] == "market_id"

@@ -213,7 +213,7 @@ def test_node_unreachable_keeps_relay_pending(db: tuple[str, Engine]) -> None:  
 
     assert relayed.status_code == 202
     assert relayed.json()["status"] == "pending"
-    assert "did not answer" in relayed.json()["error"]
+    assert "did not respond" in relayed.json()["error"]
     assert paused.json()["status"] == "rejected"
     assert paused.json()["error"].startswith("not sent")
     assert [row.attempts for row in rows(engine) if row.kind == "relay"] == [1]

@@ -34,7 +34,7 @@ MAX_OUTCOMES = 8
 def _operation_key(function: str, *ids: int) -> str:
     """Return an idempotency key for one admin request.
 
-    The key is unique per request, so a retry after a failure sends a new transaction; the
+    The key is unique per request, so a retry after a failure sends a new transaction. The
     contract itself rejects a second createMarket or closeMarket of one market.
     """
     return ":".join([function, *map(str, ids), uuid.uuid4().hex])
@@ -58,9 +58,10 @@ def _insert_market(engine: Engine, market: Market, odds: MarketOdds) -> None:
     with write_session(engine) as session:
         if session.get(Market, market.market_id) is not None:
             raise ConflictError(f"market {market.market_id} already exists", field="market_id")
-        session.add(market)
+        # Copies, because the session expires the objects it committed.
+        session.add(Market(**market.model_dump()))
         session.flush()
-        session.add(odds)
+        session.add(MarketOdds(**odds.model_dump()))
 
 
 def _delete_market(engine: Engine, market_id: int) -> None:

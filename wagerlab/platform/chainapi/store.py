@@ -1,4 +1,4 @@
-"""The `chain_transactions` rows of chainapi; blocking calls, run them in a worker thread."""
+"""The `chain_transactions` rows of chainapi. The calls block, so run them in a worker thread."""
 
 from __future__ import annotations
 
@@ -47,11 +47,19 @@ def insert_transaction(engine: Engine, **fields: Any) -> tuple[ChainTransaction,
             return _detached(existing), False
 
 
-def update_transaction(engine: Engine, tx_id: str, **changes: Any) -> ChainTransaction:
+def update_transaction(engine: Engine, tx_id: str, *, only_if_pending: bool = False, **changes: Any) -> ChainTransaction:
+    """Apply `changes` to a row and return it.
+
+    With `only_if_pending`, a row that already has a final status is returned unchanged,
+    so that the sender's bookkeeping after a send cannot overwrite what the receipt
+    tracker stored in the meantime.
+    """
     with write_session(engine) as session:
         row = session.get(ChainTransaction, tx_id)
         if row is None:
             raise KeyError(f"chain transaction {tx_id!r} not found")
+        if only_if_pending and row.status != TxStatus.PENDING:
+            return _detached(row)
         for name, value in changes.items():
             setattr(row, name, value)
         row.updated_at = now_ms()

@@ -48,7 +48,7 @@ class ReceiptTracker:
         self.max_attempts = max_attempts
         self.unsigned_timeout_ms = unsigned_timeout_ms
         self.node_down = False
-        """True while the node does not answer; the warning is logged once per outage."""
+        """True while the node is unreachable. The warning is logged once per outage."""
 
     async def run(self) -> None:
         """Check pending rows after every send and at least every `poll_seconds`, forever."""
