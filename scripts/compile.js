@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Compile every .sol file under contracts/ with npm's solc (standard JSON) and write solc's
-// output JSON to the file given as the first argument.
+// Compile every .sol file under contracts/ (or SOURCE_DIR) with npm's solc (standard JSON)
+// and write solc's output JSON to the file given as the first argument.
 //
-// Usage: node scripts/compile.js OUTPUT_JSON
+// Usage: node scripts/compile.js OUTPUT_JSON [SOURCE_DIR]
 //
 // The output goes to a file because the solcjs command line cuts piped output at 64 KiB.
 // Exit status: 0 when solc ran (its output may still contain errors, which the caller
@@ -13,7 +13,7 @@ const fs = require('fs');
 const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..');
-const CONTRACTS_DIR = path.join(ROOT, 'contracts');
+const DEFAULT_SOURCE_DIR = path.join(ROOT, 'contracts');
 
 // py-evm 0.12 supports forks up to Prague, and osaka output uses an opcode it lacks (CLZ).
 const SETTINGS = {
@@ -37,29 +37,32 @@ function findSources(dir) {
   return found.sort();
 }
 
-function buildInput() {
+function buildInput(sourceDir) {
   const sources = {};
-  for (const file of findSources(CONTRACTS_DIR)) {
-    const unitName = path.relative(ROOT, file).split(path.sep).join('/');
+  for (const file of findSources(sourceDir)) {
+    // Name units from the repository root when possible, so messages read contracts/X.sol.
+    const base = file.startsWith(ROOT + path.sep) ? ROOT : sourceDir;
+    const unitName = path.relative(base, file).split(path.sep).join('/');
     sources[unitName] = { content: fs.readFileSync(file, 'utf8') };
   }
   return { language: 'Solidity', sources, settings: SETTINGS };
 }
 
-// Every source under contracts/ is already in the input, so an import that reaches this
-// callback names a file that does not exist there.
+// Every source under the source directory is already in the input, so an import that
+// reaches this callback names a file that does not exist there.
 function findImport(importPath) {
-  return { error: `import ${JSON.stringify(importPath)} not found under contracts/` };
+  return { error: `import ${JSON.stringify(importPath)} not found in the source directory` };
 }
 
 function main() {
   const outputPath = process.argv[2];
   if (!outputPath) {
-    process.stderr.write('usage: node scripts/compile.js OUTPUT_JSON\n');
+    process.stderr.write('usage: node scripts/compile.js OUTPUT_JSON [SOURCE_DIR]\n');
     process.exit(2);
   }
   const solc = require('solc');
-  const input = buildInput();
+  const sourceDir = process.argv[3] ? path.resolve(process.argv[3]) : DEFAULT_SOURCE_DIR;
+  const input = buildInput(sourceDir);
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
   output.solcVersion = solc.version();
   fs.writeFileSync(outputPath, JSON.stringify(output));

@@ -104,17 +104,25 @@ def load_artifacts() -> dict[str, ContractArtifact]:
 
     path = compile_contracts()
     data = json.loads(path.read_text())
-    artifacts = {
-        name: ContractArtifact(
-            name=name,
-            abi=entry["abi"],
-            bytecode=entry["bytecode"],
-            deployed_bytecode=entry["deployedBytecode"],
-        )
-        for name, entry in data["contracts"].items()
-    }
+    artifacts = {name: _artifact(name, entry) for name, entry in data["contracts"].items()}
     _loaded = (data["source_hash"], artifacts)
     return dict(artifacts)
+
+
+def compile_directory(source_dir: Path) -> dict[str, ContractArtifact]:
+    """Compile every `.sol` file under `source_dir` with the project's settings, without caching.
+
+    For contracts outside `contracts/`, such as test doubles; the result is not written to
+    `build/`.
+    """
+    solc_output = _run_solc(repo_root(), Path(source_dir).resolve())
+    return {name: _artifact(name, entry) for name, entry in _collect_contracts(solc_output).items()}
+
+
+def _artifact(name: str, entry: dict[str, Any]) -> ContractArtifact:
+    return ContractArtifact(
+        name=name, abi=entry["abi"], bytecode=entry["bytecode"], deployed_bytecode=entry["deployedBytecode"]
+    )
 
 
 def _stored_hash(path: Path) -> str | None:
@@ -124,7 +132,7 @@ def _stored_hash(path: Path) -> str | None:
         return None
 
 
-def _run_solc(root: Path) -> dict[str, Any]:
+def _run_solc(root: Path, source_dir: Path | None = None) -> dict[str, Any]:
     node = shutil.which("node")
     if node is None:
         raise CompilerError("node not found on PATH: install Node.js 18 or newer, then run ./scripts/setup.sh")
@@ -134,6 +142,8 @@ def _run_solc(root: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wagerlab-solc-") as tmp:
         out_file = Path(tmp) / "solc-output.json"
         command = [node, str(root / "scripts" / "compile.js"), str(out_file)]
+        if source_dir is not None:
+            command.append(str(source_dir))
         try:
             result = subprocess.run(
                 command, cwd=root, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS
