@@ -66,7 +66,7 @@ class InvalidParams(NodeError):
 
 
 class ExecutionReverted(NodeError):
-    """A call or gas estimate reverted; `data` is the revert data as 0x-prefixed hex."""
+    """A call or gas estimate reverted. `data` carries the revert data as 0x-prefixed hex."""
 
     code = EXECUTION_REVERTED
 
@@ -77,20 +77,9 @@ class ExecutionReverted(NodeError):
 
 
 class TransactionRejected(NodeError):
-    """The node refused a transaction before mining it (bad nonce, funds, signature)."""
+    """The node rejected a transaction before mining it (bad nonce, funds, signature)."""
 
     code = SERVER_ERROR
-
-
-class UnknownSnapshot(NodeError):
-    code = SERVER_ERROR
-
-    def __init__(self, snapshot_id: int) -> None:
-        super().__init__(
-            f"snapshot {snapshot_id:#x} not found: take one with evm_snapshot and revert "
-            "to each id at most once"
-        )
-        self.snapshot_id = snapshot_id
 
 
 class ResourceNotFound(NodeError):

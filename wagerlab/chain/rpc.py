@@ -91,7 +91,7 @@ def decode_bool(value: Any, name: str) -> bool:
 
 
 def decode_block_id(value: Any, name: str) -> BlockId | bytes:
-    """Decode a block tag, a number, or an EIP-1898 object; a block hash comes back as bytes."""
+    """Decode a block tag, a number, or an EIP-1898 object. A block hash is returned as bytes."""
     if isinstance(value, str) and value in BLOCK_TAGS:
         return value  # type: ignore[return-value]
     if isinstance(value, dict):
@@ -336,7 +336,7 @@ def encode_receipt(
     index: int,
     logs: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Encode receipt `index` of `block`; `logs` are that transaction's encoded logs."""
+    """Encode receipt `index` of `block`, where `logs` are that transaction's encoded logs."""
     tx = block.transactions[index]
     receipt = receipts[index]
     previous_cumulative = receipts[index - 1].gas_used if index > 0 else 0

@@ -1,0 +1,162 @@
+"""Measure signed ETH transfers per second: eth-tester in-process against the chain node
+over HTTP and over WebSocket.
+
+Every transfer is signed before the clock starts and carries an explicit gas limit, so
+the numbers compare transport and node overhead, not signing or gas estimation. The node
+runs in its own process (`run_node`), as `wagerlab chain` does.
+
+Usage: .venv/bin/python bench/bench_node.py [--count 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from eth_tester import EthereumTester, PyEVMBackend
+from websockets.sync.client import connect
+
+from wagerlab.chain.accounts import dev_account
+
+WARMUP = 20
+
+
+def signed_transfers(chain_id: int, first_nonce: int, count: int) -> list[str]:
+    sender = dev_account(1)
+    recipient = dev_account(2).address
+    transfers = []
+    for nonce in range(first_nonce, first_nonce + count):
+        tx = {
+            "to": recipient,
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 2 * 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "nonce": nonce,
+            "chainId": chain_id,
+        }
+        transfers.append("0x" + sender.sign_transaction(tx).raw_transaction.hex())
+    return transfers
+
+
+class InProcess:
+    """eth-tester called directly, the baseline."""
+
+    def __init__(self) -> None:
+        self.tester = EthereumTester(PyEVMBackend())
+        self.chain_id = self.tester.backend.chain.chain_id
+
+    def send_all(self, transfers: list[str]) -> None:
+        for raw in transfers:
+            self.tester.send_raw_transaction(raw)
+
+
+def request(method: str, params: list, request_id: int) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+
+
+def check_reply(text: str | bytes) -> None:
+    reply = json.loads(text)
+    if "error" in reply:
+        raise RuntimeError(f"the node rejected a benchmark transfer: {reply['error']}")
+
+
+class OverHttp:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = httpx.Client(headers={"content-type": "application/json"})
+
+    def send_all(self, transfers: list[str]) -> None:
+        for index, raw in enumerate(transfers):
+            reply = self.client.post(self.url, content=request("eth_sendRawTransaction", [raw], index))
+            check_reply(reply.content)
+
+
+class OverWebSocket:
+    def __init__(self, url: str) -> None:
+        self.connection = connect(url)
+
+    def send_all(self, transfers: list[str]) -> None:
+        for index, raw in enumerate(transfers):
+            self.connection.send(request("eth_sendRawTransaction", [raw], index))
+            check_reply(self.connection.recv())
+
+
+def start_node(ready_file: Path) -> subprocess.Popen[bytes]:
+    code = (
+        "from pathlib import Path; from wagerlab.chain.server import run_node; "
+        f"run_node('127.0.0.1', 0, log_level='warning', ready_file=Path({str(ready_file)!r}))"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not ready_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the chain node did not start within 30 s")
+        time.sleep(0.05)
+    return process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200, help="timed transfers per mode and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the modes take turns in each")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        process = start_node(Path(folder) / "ready.json")
+        try:
+            urls = json.loads((Path(folder) / "ready.json").read_text())
+            rates = run_rounds(urls, args.count, args.rounds)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    print_table(rates, args.count, args.rounds)
+
+
+def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[float]]:
+    """Run the modes in turn, `rounds` times, so load from other processes hits each alike."""
+    in_process = InProcess()
+    modes = {
+        "eth-tester in-process": in_process,
+        "node over HTTP (httpx)": OverHttp(urls["http"]),
+        "node over WebSocket": OverWebSocket(urls["ws"]),
+    }
+    # In-process and node chains are separate, so each has its own nonce sequence; the
+    # HTTP and WebSocket modes share the node's.
+    next_nonce = {"in-process": 0, "node": 0}
+    node_reply = httpx.post(urls["http"], content=request("eth_chainId", [], 1)).json()
+    chain_ids = {"in-process": in_process.chain_id, "node": int(node_reply["result"], 16)}
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    for round_index in range(rounds + 1):
+        for mode, sender in modes.items():
+            chain = "in-process" if sender is in_process else "node"
+            size = WARMUP if round_index == 0 else count
+            transfers = signed_transfers(chain_ids[chain], next_nonce[chain], size)
+            next_nonce[chain] += size
+            started = time.perf_counter()
+            sender.send_all(transfers)
+            elapsed = time.perf_counter() - started
+            if round_index > 0:
+                rates[mode].append(size / elapsed)
+    return rates
+
+
+def print_table(rates: dict[str, list[float]], count: int, rounds: int) -> None:
+    baseline = statistics.median(rates["eth-tester in-process"])
+    print(f"{count} signed transfers per mode and round, {rounds} rounds, median tx/s")
+    print(f"{'mode':<26} {'median tx/s':>11} {'min':>7} {'max':>7} {'ratio':>6}")
+    for mode, values in rates.items():
+        median = statistics.median(values)
+        print(f"{mode:<26} {median:>11.1f} {min(values):>7.1f} {max(values):>7.1f} {median / baseline:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
