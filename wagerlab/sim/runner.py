@@ -148,9 +148,7 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack) -> RunCon
     engine = make_engine(config.db_url)
     create_tables(engine)
 
-    stack.start_service("chainapi", config_path, config.chainapi_port)
-    stack.start_service("monitors", config_path, config.monitors_port)
-    stack.start_service("api", config_path, config.api_port)
+    stack.start_services(config_path, {"chainapi": config.chainapi_port, "monitors": config.monitors_port, "api": config.api_port})
     return RunContext(scenario, seed, run_dir, config, engine, w3, stack)
 
 
@@ -234,8 +232,7 @@ async def _setup(context: RunContext, world: World) -> None:
 
 async def _onboard(world: World, bettors: list[Bettor]) -> None:
     funder = Wallet(dev_roles().funder, world.rpc, world.chain_id)
-    for bettor in bettors:
-        await funder.transact("fund bettor", bettor.account.address, "0x", value=BETTOR_ETHER, gas=21_000)
+    await funder.transfer_to_many([bettor.account.address for bettor in bettors], BETTOR_ETHER)
     await _gather_limited(world.scenario.bettors.concurrency, [bettor.onboard for bettor in bettors])
 
 

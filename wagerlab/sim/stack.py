@@ -129,9 +129,11 @@ class Stack:
         urls = node.wait_for_file(ready_file)
         return urls["http"], urls["ws"]
 
-    def start_service(self, service: str, config_path: Path, port: int) -> None:
-        process = self._spawn(service, ["serve", service, "--config", str(config_path)])
-        process.wait_for_port(self.host, port)
+    def start_services(self, config_path: Path, ports: dict[str, int]) -> None:
+        """Start each `wagerlab serve SERVICE` at once, then wait until every one listens."""
+        started = [(self._spawn(service, ["serve", service, "--config", str(config_path)]), port) for service, port in ports.items()]
+        for process, port in started:
+            process.wait_for_port(self.host, port)
 
     def ensure_running(self) -> None:
         for process in self.processes:

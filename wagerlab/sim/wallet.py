@@ -105,12 +105,14 @@ class Wallet:
         self.rpc = rpc
         self.chain_id = chain_id
 
-    async def sign(self, to: str, data: str, *, value: int = 0, gas: int = DEFAULT_GAS) -> tuple[str, str]:
-        """Sign a transaction with the next pending nonce; return (raw hex, tx hash)."""
+    async def sign(
+        self, to: str, data: str, *, value: int = 0, gas: int = DEFAULT_GAS, nonce: int | None = None
+    ) -> tuple[str, str]:
+        """Sign a transaction (by default with the next pending nonce); return (raw hex, tx hash)."""
         tx = {
             "type": 2,
             "chainId": self.chain_id,
-            "nonce": await self.rpc.nonce(self.address),
+            "nonce": await self.rpc.nonce(self.address) if nonce is None else nonce,
             "to": to,
             "value": value,
             "data": data,
@@ -129,6 +131,19 @@ class Wallet:
         if receipt.status != 1:
             raise TransactionReverted(label, tx_hash, await self.revert_reason(to, data, receipt.block_number))
         return receipt
+
+    async def transfer_to_many(self, recipients: list[str], value: int) -> None:
+        """Send `value` wei to each recipient with consecutive nonces, then check every receipt."""
+        first_nonce = await self.rpc.nonce(self.address)
+        hashes = []
+        for offset, recipient in enumerate(recipients):
+            raw, tx_hash = await self.sign(recipient, "0x", value=value, gas=21_000, nonce=first_nonce + offset)
+            await self.rpc.call("eth_sendRawTransaction", raw)
+            hashes.append(tx_hash)
+        for recipient, tx_hash in zip(recipients, hashes, strict=True):
+            receipt = await self.rpc.receipt(tx_hash)
+            if receipt.status != 1:
+                raise TransactionReverted(f"transfer to {recipient}", tx_hash, "a plain ether transfer failed")
 
     async def revert_reason(self, to: str, data: str, block_number: int) -> str:
         """Replay a reverted call at its block's parent state to read the custom error."""
