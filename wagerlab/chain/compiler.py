@@ -119,6 +119,29 @@ def compile_directory(source_dir: Path) -> dict[str, ContractArtifact]:
     return {name: _artifact(name, entry) for name, entry in _collect_contracts(solc_output).items()}
 
 
+def install_solc_wrapper(folder: Path | None = None) -> Path:
+    """Link `scripts/solc-wrapper` as `solc-v<version>` into `folder` and return the folder.
+
+    py-solc-x (and so `ape compile`) takes any executable of that name in the folder named by
+    `$SOLCX_BINARY_PATH` as an installed solc. The default folder is `build/solcx`.
+    """
+    root = repo_root()
+    target = Path(folder) if folder is not None else root / "build" / "solcx"
+    package = root / "node_modules" / "solc" / "package.json"
+    try:
+        version = json.loads(package.read_text())["version"]
+    except FileNotFoundError as err:
+        raise CompilerError(f"npm package solc missing from {str(package.parent)!r}: run ./scripts/setup.sh") from err
+
+    target.mkdir(parents=True, exist_ok=True)
+    link = target / f"solc-v{version}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(root / "scripts" / "solc-wrapper")
+    logger.info("linked %s to scripts/solc-wrapper", link)
+    return target
+
+
 def _artifact(name: str, entry: dict[str, Any]) -> ContractArtifact:
     return ContractArtifact(
         name=name, abi=entry["abi"], bytecode=entry["bytecode"], deployed_bytecode=entry["deployedBytecode"]
@@ -135,7 +158,7 @@ def _stored_hash(path: Path) -> str | None:
 def _run_solc(root: Path, source_dir: Path | None = None) -> dict[str, Any]:
     node = shutil.which("node")
     if node is None:
-        raise CompilerError("node not found on PATH: install Node.js 18 or newer, then run ./scripts/setup.sh")
+        raise CompilerError("node not found on PATH: install Node.js (tested with 20), then run ./scripts/setup.sh")
     if not (root / "node_modules" / "solc").is_dir():
         raise CompilerError(f"npm package solc missing from {str(root / 'node_modules')!r}: run ./scripts/setup.sh")
 
