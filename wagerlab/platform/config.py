@@ -60,7 +60,7 @@ class PlatformConfig:
         return f"http://{self.host}:{self.monitors_port}"
 
     def dump(self, path: Path) -> None:
-        """Write the configuration as JSON, readable only by its owner (it holds keys)."""
+        """Write the configuration as JSON, readable only by its owner because it contains keys."""
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
         path.chmod(0o600)
 

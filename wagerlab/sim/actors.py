@@ -54,7 +54,7 @@ class Counters:
 
 @dataclass
 class World:
-    """What every actor of one run shares."""
+    """State shared by every actor of one run."""
 
     scenario: Scenario
     seed: int

@@ -12,7 +12,7 @@ FINAL_TX_STATUSES = frozenset({"mined", "reverted", "rejected"})
 
 
 class ApiError(Exception):
-    """The API answered with an error status."""
+    """The API returned an error status (4xx or 5xx)."""
 
     def __init__(self, method: str, path: str, status: int, body: Any):
         self.status = status

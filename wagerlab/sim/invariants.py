@@ -1,7 +1,7 @@
 """Invariants a run checks: the database against the chain, which is the authority.
 
-Each check returns an `InvariantResult`; the detail of a failure names the first
-offending rows so that a reader can find them in the database and on the chain.
+Each check returns an `InvariantResult`. The detail of a failure names the first
+offending rows, so a reader can find them in the database and on the chain.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class ChainMarket:
 
 @dataclass
 class ChainState:
-    """What the chain says, read once per check run."""
+    """Chain state read once per check run."""
 
     logs: list[dict[str, Any]] = field(default_factory=list)
     bets: dict[int, ChainBet] = field(default_factory=dict)
@@ -148,7 +148,7 @@ def _open_stakes(chain: ChainState) -> dict[str, int]:
 
 
 def check_conservation(chain: ChainState, db: DbState) -> InvariantResult:
-    """Every address's DB balances equal the chain's, and the book's tokens are all accounted for."""
+    """Check that each address's DB balances equal the chain's and every book token is accounted for."""
     problems = []
     staked = _open_stakes(chain)
     for address in sorted(set(chain.balances) | set(db.accounts)):
@@ -177,7 +177,7 @@ def check_conservation(chain: ChainState, db: DbState) -> InvariantResult:
 
 
 def check_ledger(db: DbState) -> InvariantResult:
-    """Each event's ledger legs sum to zero, and the ledger agrees with the balances."""
+    """Check that each event's ledger legs sum to zero and the ledger agrees with the balances."""
     problems = []
     per_event: dict[int, int] = defaultdict(int)
     per_account: dict[str, int] = defaultdict(int)
@@ -194,7 +194,7 @@ def check_ledger(db: DbState) -> InvariantResult:
 
 
 def check_exactly_once(chain: ChainState, db: DbState) -> InvariantResult:
-    """Every monitored log of the chain is applied once, and nothing else is."""
+    """Check that every monitored log of the chain is applied once and nothing else is."""
     on_chain = Counter((log["tx_hash"].lower(), log["log_index"]) for log in chain.logs if log["event"] in MONITORED_EVENTS)
     in_db = Counter((event.tx_hash.lower(), event.log_index) for event in db.events)
     problems = [f"log {key[0]}:{key[1]} missing from the database" for key in on_chain if key not in in_db]
@@ -204,7 +204,7 @@ def check_exactly_once(chain: ChainState, db: DbState) -> InvariantResult:
 
 
 def check_bets(chain: ChainState, db: DbState) -> InvariantResult:
-    """Every on-chain bet has one DB bet with equal fields."""
+    """Check that every on-chain bet has one DB bet with equal fields."""
     problems = []
     for bet_id, bet in chain.bets.items():
         row = db.bets.get(bet_id)
@@ -223,7 +223,7 @@ def check_bets(chain: ChainState, db: DbState) -> InvariantResult:
 
 
 def check_settlement(chain: ChainState, db: DbState) -> InvariantResult:
-    """Markets' status and payouts follow the contract's formula to the smallest unit."""
+    """Check markets' status, reserves and payouts against the payout formula to the smallest unit."""
     problems = []
     bets_by_market: dict[int, list[ChainBet]] = defaultdict(list)
     for bet in chain.bets.values():
@@ -256,7 +256,7 @@ def check_settlement(chain: ChainState, db: DbState) -> InvariantResult:
 
 
 def _check_reserve(market: ChainMarket, bets: list[ChainBet]) -> list[str]:
-    """The contract's escrow of an open market equals the worst case the house can lose."""
+    """Check that an open market's escrow equals the worst case the house can lose."""
     total_stake = sum(bet.stake for bet in bets)
     payout_sums = [sum(bet.payout for bet in bets if bet.outcome == outcome) for outcome in range(market.outcome_count)]
     reserve = max(0, max(payout_sums, default=0) - total_stake)
@@ -269,7 +269,7 @@ def _check_reserve(market: ChainMarket, bets: list[ChainBet]) -> list[str]:
 
 
 def check_completion(chain: ChainState, expected_bets: int, expect_settled: bool) -> InvariantResult:
-    """The scenario did what it set out to: every bet placed, every market final, every winner paid."""
+    """Check that every bet was placed, every market is final and every winner was paid."""
     problems = []
     if len(chain.bets) != expected_bets:
         problems.append(f"{len(chain.bets)} bets on chain, scenario placed {expected_bets}")

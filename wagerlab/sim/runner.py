@@ -259,7 +259,7 @@ async def _claim(context: RunContext, world: World, bettors: list[Bettor]) -> No
 
 
 async def _wait_for_monitors(context: RunContext) -> None:
-    """Wait until the database holds as many applied events as the chain has monitored logs."""
+    """Wait until the database contains as many applied events as the chain has monitored logs."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
     while True:
         expected = await asyncio.to_thread(monitored_log_count, context.w3, context.config.deployment)

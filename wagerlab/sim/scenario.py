@@ -19,7 +19,7 @@ FAULT_KINDS = ("double_credit",)
 
 
 class ScenarioError(Exception):
-    """A scenario file is missing, malformed or holds an invalid value."""
+    """A scenario file is missing, malformed or contains an invalid value."""
 
     def __init__(self, path: Path | str, key: str, expected: str, got: object = None, *, show_got: bool = True):
         self.path = str(path)

@@ -1,7 +1,7 @@
 """A simulated wallet: signs transactions locally and talks JSON-RPC to the node over HTTP.
 
 Actors use it the way a browser wallet does: the bettor's key never leaves the actor, and
-the node sees ordinary `eth_sendRawTransaction` calls.
+the node receives ordinary `eth_sendRawTransaction` calls.
 """
 
 from __future__ import annotations
