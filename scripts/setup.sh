@@ -19,3 +19,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs_hash" ]; then
 fi
 
 .venv/bin/wagerlab compile --quiet
+
+# py-solc-x (used by `ape compile`) takes the npm compiler through this wrapper; see
+# "Compiling with ape" in docs/ARCHITECTURE.md.
+mkdir -p build/solcx
+ln -sf ../../scripts/solc-wrapper build/solcx/solc-v0.8.30
