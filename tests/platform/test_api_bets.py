@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
+from wagerlab.platform.quotes import WallClock
 from wagerlab.chain.accounts import dev_account
 from wagerlab.platform.chainapi.rawtx import sportsbook_codec
 
@@ -23,7 +24,7 @@ def make_client(db: tuple[str, Engine]) -> TestClient:
     from wagerlab.platform.app import build_api_app
 
     url, engine = db
-    app = build_api_app(make_config(url), engine=engine)
+    app = build_api_app(make_config(url), engine=engine, clock=WallClock())
     app.state.api.passwords = FAST_PASSWORDS
     return TestClient(app)
 

@@ -14,6 +14,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
+from wagerlab.platform.quotes import WallClock
 from wagerlab.chain.accounts import dev_account
 from wagerlab.chain.contracts import quote_typed_data
 from wagerlab.platform.db import Quote, read_session
@@ -26,7 +27,7 @@ def make_client(db: tuple[str, Engine], **overrides: Any) -> TestClient:
     from wagerlab.platform.app import build_api_app
 
     url, engine = db
-    app = build_api_app(make_config(url, **overrides), engine=engine)
+    app = build_api_app(make_config(url, **overrides), engine=engine, clock=WallClock())
     app.state.api.passwords = FAST_PASSWORDS
     return TestClient(app)
 

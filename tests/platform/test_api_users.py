@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from eth_utils import to_checksum_address
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 from api_fixtures import FAST_PASSWORDS, auth, db, make_config, register_and_login  # noqa: F401
+from wagerlab.platform.quotes import WallClock
 from wagerlab.platform.app import build_api_app
 from wagerlab.platform.db import User, read_session
 
@@ -22,7 +24,7 @@ VALID = {"username": "alice", "password": "correct horse", "address": ALICE}
 
 def make_client(db: tuple[str, Engine], **overrides: Any) -> TestClient:
     url, engine = db
-    app = build_api_app(make_config(url, **overrides), engine=engine)
+    app = build_api_app(make_config(url, **overrides), engine=engine, clock=WallClock())
     app.state.api.passwords = FAST_PASSWORDS
     return TestClient(app)
 
@@ -192,3 +194,28 @@ def test_stats_counts_requests_by_route(client: TestClient) -> None:
     assert requests["POST /api/login"] == 1
     assert requests["GET /api/bets"] == 1
     assert requests["GET /api/bets/{bet_id}"] == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_register_concurrent_duplicates(db: tuple[str, Engine], anyio_backend: str) -> None:  # noqa: F811
+    import anyio
+    import httpx
+
+    url, engine = db
+    app = build_api_app(make_config(url), engine=engine, clock=WallClock())
+    app.state.api.passwords = FAST_PASSWORDS
+    statuses: list[int] = []
+
+    async def register(client: httpx.AsyncClient, index: int) -> None:
+        body = {"username": "alice", "password": "correct horse", "address": "0x" + f"{index:040x}"}
+        statuses.append((await client.post("/api/register", json=body)).status_code)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        async with anyio.create_task_group() as group:
+            for index in range(1, 9):
+                group.start_soon(register, client, index)
+
+    assert sorted(statuses) == [201] + [409] * 7
+    with read_session(engine) as session:
+        assert len(session.exec(select(User)).all()) == 1

@@ -173,3 +173,15 @@ def test_close_unknown_market(api: httpx.Client) -> None:
     response = api.post("/api/admin/markets/424242/close", headers=ADMIN)
 
     assert response.status_code == 404
+
+
+def test_quote_expiry_follows_chain_time(api: httpx.Client, chain: Chain, bettor_token: str) -> None:  # noqa: F811
+    chain.w3.provider.make_request("evm_increaseTime", [1_000])  # type: ignore[arg-type]
+    chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert create_market(api, chain, 503).status_code == 201
+    chain_now = chain.w3.eth.get_block("latest")["timestamp"]
+    assert chain_now > time.time() + 900
+
+    issued = api.post("/api/quotes", json={"market_id": 503, "outcome": 1, "stake": ONE_TOKEN}, headers=bearer(bettor_token)).json()
+
+    assert chain_now + 120 <= issued["quote"]["expiry"] <= chain_now + 130

@@ -27,6 +27,7 @@ from wagerlab.platform.cache import PlatformCache
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import create_tables, make_engine
 from wagerlab.platform.errors import PlatformError
+from wagerlab.platform.quotes import ChainClock, Clock
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,15 @@ def build_api_app(
     engine: Engine | None = None,
     cache: PlatformCache | None = None,
     chainapi_client: ChainapiClient | None = None,
+    clock: Clock | None = None,
 ) -> Starlette:
-    """Return the REST API app; tests pass their own engine, cache or chainapi client."""
+    """Return the REST API app; tests pass their own engine, cache, chainapi client or clock.
+
+    The default clock reads the latest block from `config.rpc_url`.
+    """
     engine = engine or make_engine(config.db_url)
     _create_tables(engine)
+    owns_cache = cache is None
     cache = cache or PlatformCache.from_config(config)
     owns_client = chainapi_client is None
     client = chainapi_client or ChainapiClient(
@@ -93,13 +99,20 @@ def build_api_app(
         chainapi=client,
         passwords=Passwords(),
         odds_signer=Account.from_key(config.odds_signer_key),
+        clock=clock or ChainClock(AsyncWeb3(AsyncHTTPProvider(config.rpc_url))),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        if owns_client:
-            await client.http.aclose()
+        logger.info("api started")
+        try:
+            yield
+        finally:
+            if owns_client:
+                await client.http.aclose()
+            if owns_cache:
+                await cache.close()
+            logger.info("api stopped")
 
     app = Starlette(
         routes=api.routes,
@@ -127,7 +140,7 @@ def build_chainapi_app(config: PlatformConfig, *, engine: Engine | None = None, 
             tracker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tracker
-            logger.info("receipt tracker stopped")
+            logger.info("chainapi stopped")
 
     app = Starlette(routes=chainapi.routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.chainapi = context
@@ -135,11 +148,13 @@ def build_chainapi_app(config: PlatformConfig, *, engine: Engine | None = None, 
 
 
 def _serve(name: str, app: Starlette, host: str, port: int) -> None:
+    """Run uvicorn until SIGINT or SIGTERM; the app's lifespan logs the stop.
+
+    uvicorn 0.55 raises a captured signal again once it has shut down, so with the default
+    SIGTERM handler the process ends inside `run()`.
+    """
     logger.info("%s starting on http://%s:%s", name, host, port)
-    try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)).run()
-    finally:
-        logger.info("%s on http://%s:%s stopped", name, host, port)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)).run()
 
 
 def run_api(config: PlatformConfig) -> None:

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
+NODE_UNREACHABLE_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError, OSError)
+"""Exceptions web3's AsyncHTTPProvider raises when the node does not respond."""
+
 
 class PlatformError(Exception):
     """Base of every error a platform service reports to its client."""
@@ -45,21 +50,9 @@ class AuthenticationError(PlatformError):
     code = "unauthorized"
 
 
-class ForbiddenError(PlatformError):
-    """The caller is authenticated but may not do this."""
-
-    status_code = 403
-    code = "forbidden"
-
-
 class NotFoundError(PlatformError):
     status_code = 404
     code = "not_found"
-
-
-class MethodNotAllowedError(PlatformError):
-    status_code = 405
-    code = "method_not_allowed"
 
 
 class ConflictError(PlatformError):
@@ -70,7 +63,7 @@ class ConflictError(PlatformError):
 
 
 class TransactionRevertedError(PlatformError):
-    """A platform transaction was mined but reverted; the detail holds the decoded error."""
+    """A platform transaction was mined but reverted. The detail contains the decoded error."""
 
     status_code = 409
     code = "transaction_reverted"

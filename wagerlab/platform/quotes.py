@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from web3 import AsyncWeb3
 
 from wagerlab.chain.contracts import Quote, sign_quote
 from wagerlab.platform import db
-from wagerlab.platform.errors import ValidationError
+from wagerlab.platform.errors import NODE_UNREACHABLE_ERRORS, ServiceUnavailableError, ValidationError
+
+logger = logging.getLogger(__name__)
 
 NONCE_BITS = 128
+
+
+class Clock(Protocol):
+    """The time quotes are checked against, in Unix seconds."""
+
+    async def now(self) -> int: ...
+
+
+class ChainClock:
+    """The timestamp of the node's latest block, the time the Sportsbook compares with.
+
+    The node mines each transaction in its own block, and py-evm requires every block's
+    timestamp to exceed its parent's, so under load the chain runs ahead of the wall clock
+    (by more than ten minutes in one fight_night run). Quote expiry and market closing
+    are therefore measured on the chain.
+    """
+
+    def __init__(self, w3: AsyncWeb3) -> None:
+        self.w3 = w3
+
+    async def now(self) -> int:
+        try:
+            block = await self.w3.eth.get_block("latest")
+        except NODE_UNREACHABLE_ERRORS as err:
+            logger.error("cannot read the latest block for the quote clock: %r", err)
+            raise ServiceUnavailableError(f"the chain node is unreachable: {err!r}") from err
+        return int(block["timestamp"])
+
+
+class WallClock:
+    """The local clock, for tests without a node."""
+
+    async def now(self) -> int:
+        return int(time.time())
 
 QUOTE_FIELDS: tuple[tuple[str, str], ...] = (
     ("bettor", "bettor"),
@@ -28,15 +66,15 @@ QUOTE_FIELDS: tuple[tuple[str, str], ...] = (
 """The Solidity struct field and the API field of each part of a quote."""
 
 
-def new_quote(bettor: ChecksumAddress, market_id: int, outcome: int, odds: int, stake: int, ttl_seconds: int) -> Quote:
-    """Create a quote for exactly `stake`, valid for `ttl_seconds` from now, with a random nonce."""
+def new_quote(bettor: ChecksumAddress, market_id: int, outcome: int, odds: int, stake: int, expiry: int) -> Quote:
+    """Create a quote for exactly `stake`, valid until `expiry`, with a random nonce."""
     return Quote(
         bettor=bettor,
         market_id=market_id,
         outcome=outcome,
         odds=odds,
         max_stake=stake,
-        expiry=int(time.time()) + ttl_seconds,
+        expiry=expiry,
         nonce=secrets.randbits(NONCE_BITS),
     )
 

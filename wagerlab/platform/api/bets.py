@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -71,7 +70,7 @@ async def _check_quote(ctx: ApiContext, user: User, call: ContractCall) -> None:
     if issued is None or issued.user_id != user.id:
         raise ValidationError(f"quote nonce {nonce} was not issued to you by this platform", field="quote.nonce")
     quotes.check_bet_matches_quote(call.args, issued)
-    now = int(time.time())
+    now = await ctx.clock.now()
     if issued.expiry < now:
         raise ValidationError(f"quote expired at {issued.expiry} (now {now}): request a new one", field="quote.expiry")
 

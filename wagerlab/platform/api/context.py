@@ -15,6 +15,7 @@ from wagerlab.platform.cache import PlatformCache
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import User, read_session
 from wagerlab.platform.errors import AuthenticationError
+from wagerlab.platform.quotes import Clock
 
 
 @dataclass
@@ -25,6 +26,8 @@ class ApiContext:
     chainapi: ChainapiClient
     passwords: Passwords
     odds_signer: LocalAccount
+    clock: Clock
+    """Time for quote expiry and market closing: the chain's, except in tests without a node."""
 
 
 def context(request: Request) -> ApiContext:

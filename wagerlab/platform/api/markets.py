@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -76,13 +75,12 @@ async def get_odds(request: Request) -> JSONResponse:
     return JSONResponse(await cached_odds(context(request), market_id))
 
 
-def check_open_for_bets(market: Market | None, market_id: int) -> Market:
-    """Return the market if it takes bets now; 404 or 409 naming the reason otherwise."""
+def check_open_for_bets(market: Market | None, market_id: int, now: int) -> Market:
+    """Return the market if it takes bets at time `now`; 404 or 409 naming the reason otherwise."""
     if market is None:
         raise NotFoundError(f"market {market_id} not found", field="market_id")
     if market.status != MarketStatus.OPEN:
         raise ConflictError(f"market {market_id} is {MarketStatus(market.status).value}, not open", field="market_id")
-    now = int(time.time())
     if market.closes_at <= now:
         raise ConflictError(f"betting on market {market_id} closed at {market.closes_at} (now {now})", field="market_id")
     return market
@@ -101,14 +99,16 @@ async def post_quote(request: Request) -> JSONResponse:
     outcome = require_int(body, "outcome", maximum=255)
     stake = require_int(body, "stake", minimum=1, maximum=MAX_DB_AMOUNT)
 
-    market = check_open_for_bets(await run_in_threadpool(load_market, ctx.engine, market_id), market_id)
+    now = await ctx.clock.now()
+    market = check_open_for_bets(await run_in_threadpool(load_market, ctx.engine, market_id), market_id, now)
     if outcome >= len(market.outcomes):
         detail = f"outcome must be below {len(market.outcomes)} for market {market_id}, got {outcome}"
         raise ValidationError(detail, field="outcome")
     odds = (await cached_odds(ctx, market_id))["odds"][outcome]
 
     deployment = ctx.config.deployment
-    quote = quotes.new_quote(user.address, market_id, outcome, odds, stake, ctx.config.quote_ttl_seconds)  # type: ignore[arg-type]
+    expiry = now + ctx.config.quote_ttl_seconds
+    quote = quotes.new_quote(user.address, market_id, outcome, odds, stake, expiry)  # type: ignore[arg-type]
     signature = quotes.sign(ctx.odds_signer, deployment.chain_id, deployment.sportsbook, quote)
     assert user.id is not None
     await run_in_threadpool(_store_quote, ctx.engine, quotes.to_row(quote, user.id, signature))

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from sqlalchemy.engine import Engine
@@ -22,6 +21,7 @@ from web3.exceptions import Web3RPCError
 
 from wagerlab.platform.chainapi import store
 from wagerlab.platform.db import ChainTransaction, TxStatus
+from wagerlab.platform.errors import NODE_UNREACHABLE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ on wagerlab's node."""
 
 MAX_NONCE_RETRIES = 3
 
-UNREACHABLE_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError, OSError)
+UNREACHABLE_ERRORS = NODE_UNREACHABLE_ERRORS
 
 
 class NodeUnreachableError(Exception):
