@@ -71,9 +71,10 @@ def _write_json(path: Path, data: Any) -> None:
 
 def print_summary(report: dict[str, Any], report_path: Path, console: Console | None = None) -> None:
     console = console or Console()
-    counts = Table(title=f"{report['scenario']} (seed {report['seed']}) in {report['duration_seconds']:.1f} s")
+    counts = Table(title=f"{report['scenario']}, seed {report['seed']}")
     counts.add_column("count")
     counts.add_column("value", justify="right")
+    counts.add_row("duration (s)", f"{report['duration_seconds']:.1f}")
     for name, value in report["counts"].items():
         counts.add_row(name, f"{value:,}")
     console.print(counts)
