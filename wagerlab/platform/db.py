@@ -37,6 +37,12 @@ class BetStatus(str, enum.Enum):
     REFUNDED = "refunded"
 
 
+class AlertSeverity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
 class TxStatus(str, enum.Enum):
     PENDING = "pending"
     MINED = "mined"
@@ -187,6 +193,21 @@ class ChainTransaction(SQLModel, table=True):
     attempts: int = 0
     created_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
     updated_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
+
+
+class Alert(SQLModel, table=True):
+    """An alert raised by a monitor, the supervisor or security monitoring."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(index=True, max_length=64)
+    """The rule that fired, e.g. `monitor_down` or `login_lockout`."""
+    severity: AlertSeverity = Field(default=AlertSeverity.WARNING)
+    source: str = Field(max_length=64)
+    """The service or monitor that raised it."""
+    detail: str
+    created_at: int = Field(default_factory=now_ms, sa_type=BigInteger, index=True)
 
 
 def make_engine(url: str) -> Engine:

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
+from web3 import Web3
 
+from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Account, ChainEvent, LedgerEntry, write_session
+from wagerlab.sim.stack import Stack
 
 logger = logging.getLogger(__name__)
 
@@ -24,18 +29,28 @@ class FaultError(Exception):
     """A fault could not be injected (for example, there was nothing to corrupt yet)."""
 
 
-def inject(kind: str, phase: str, engine: Engine) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FaultContext:
+    """What an injector may reach: the database, the chain, the platform's config and processes."""
+
+    engine: Engine
+    w3: Web3
+    config: PlatformConfig
+    stack: Stack
+
+
+def inject(kind: str, phase: str, context: FaultContext) -> dict[str, Any]:
     """Inject one fault and return its report entry `{kind, at, detail}`."""
     injector = INJECTORS.get(kind)
     if injector is None:
         raise FaultError(f"unknown fault kind {kind!r}; expected one of {sorted(INJECTORS)}")
-    detail = injector(engine)
+    detail = injector(context)
     logger.warning("injected fault %s after phase %s: %s", kind, phase, detail)
     return {"kind": kind, "at": phase, "time": time.time(), "detail": detail}
 
 
-def _double_credit(engine: Engine) -> str:
-    with write_session(engine) as session:
+def _double_credit(context: FaultContext) -> str:
+    with write_session(context.engine) as session:
         deposit = session.exec(
             select(ChainEvent).where(ChainEvent.event == "Deposited").order_by(ChainEvent.id).limit(1)
         ).first()
@@ -48,4 +63,5 @@ def _double_credit(engine: Engine) -> str:
     return f"credited deposit {deposit.tx_hash}:{deposit.log_index} of {amount} to {address} a second time"
 
 
-INJECTORS = {"double_credit": _double_credit}
+INJECTORS: dict[str, Callable[[FaultContext], str]] = {"double_credit": _double_credit}
+"""Fault kinds by name; each injector returns the report's detail text."""

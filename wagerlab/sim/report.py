@@ -18,7 +18,7 @@ from wagerlab.sim.scenario import Scenario
 from wagerlab.sim.trace import Trace
 
 
-def _iso(timestamp: float) -> str:
+def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -32,6 +32,7 @@ def build_report(
     invariants: list[InvariantResult],
     trace: Trace | None,
     faults: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
     errors: list[str],
     deployment: Deployment,
 ) -> dict[str, Any]:
@@ -41,14 +42,15 @@ def build_report(
         "scenario_file": scenario.path,
         "seed": seed,
         "ok": ok,
-        "started_at": _iso(started_at),
-        "finished_at": _iso(finished_at),
+        "started_at": iso_time(started_at),
+        "finished_at": iso_time(finished_at),
         "duration_seconds": round(finished_at - started_at, 3),
         "counts": counts,
         "invariants": [result.as_dict() for result in invariants],
         "trace_digest": trace.digest() if trace else None,
         "trace_actions": trace.action_count() if trace else 0,
         "faults": [{key: fault[key] for key in ("kind", "at", "detail")} for fault in faults],
+        "alerts": alerts,
         "errors": errors,
         "deployment": asdict(deployment),
     }
@@ -87,6 +89,8 @@ def print_summary(report: dict[str, Any], report_path: Path, console: Console | 
         invariants.add_row(result["name"], "[green]held[/]" if result["ok"] else "[red]FAILED[/]", result["detail"])
     console.print(invariants)
 
+    for alert in report["alerts"]:
+        console.print(f"alert {alert['rule']} ({alert['severity']}) at {alert['at']}: {alert['detail']}")
     for fault in report["faults"]:
         console.print(f"fault injected after {fault['at']}: {fault['kind']}: {fault['detail']}")
     for error in report["errors"]:

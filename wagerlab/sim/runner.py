@@ -21,13 +21,13 @@ from wagerlab.chain.accounts import dev_key, dev_roles
 from wagerlab.chain.compiler import load_artifacts
 from wagerlab.chain.deploy import deploy_platform
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import Bet, BetStatus, ChainEvent, User, create_tables, make_engine
+from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User, create_tables, make_engine
 from wagerlab.sim import faults
 from wagerlab.sim.actors import ActorError, Bettor, Operator, OddsFeed, Reporters, World, build_encoders
 from wagerlab.sim.apiclient import ApiError
 from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
 from wagerlab.sim.progress import ProgressView
-from wagerlab.sim.report import build_report, write_report
+from wagerlab.sim.report import build_report, iso_time, write_report
 from wagerlab.sim.scenario import Scenario
 from wagerlab.sim.stack import Stack, StackError, free_port
 from wagerlab.sim.wallet import RpcClient, RpcError, TransactionReverted, Wallet
@@ -104,6 +104,7 @@ def run_scenario(scenario: Scenario, *, seed: int, run_dir: Path, show_progress:
             invariants=invariants,
             trace=context.world.trace if context.world else None,
             faults=context.injected,
+            alerts=_alerts(context.engine),
             errors=context.errors,
             deployment=context.config.deployment,
         )
@@ -196,7 +197,8 @@ async def _phase(context: RunContext, view: ProgressView, name: str, work: Await
     await work
     for fault in context.scenario.faults:
         if fault.at == name:
-            context.injected.append(await asyncio.to_thread(faults.inject, fault.kind, name, context.engine))
+            fault_context = faults.FaultContext(context.engine, context.w3, context.config, context.stack)
+            context.injected.append(await asyncio.to_thread(faults.inject, fault.kind, name, fault_context))
 
 
 async def _watch_stack(stack: Stack) -> None:
@@ -269,6 +271,15 @@ async def _wait_for_monitors(context: RunContext) -> None:
         if time.monotonic() > deadline:
             raise ActorError(f"monitors applied {applied} of {expected} logs within {CATCH_UP_TIMEOUT_SECONDS} s")
         await asyncio.sleep(0.2)
+
+
+def _alerts(engine: Engine) -> list[dict[str, Any]]:
+    with Session(engine) as session:
+        rows = session.exec(select(Alert).order_by(Alert.id)).all()
+        return [
+            {"rule": row.rule, "severity": row.severity.value, "at": iso_time(row.created_at / 1000), "detail": row.detail}
+            for row in rows
+        ]
 
 
 def _applied_event_count(engine: Engine) -> int:

@@ -15,7 +15,6 @@ from wagerlab.odds import MAX_DB_AMOUNT, ODDS_SCALE, decimal_odds_to_fixed
 
 VOID_RESULT = "void"
 MAX_OUTCOMES = 8
-FAULT_KINDS = ("double_credit",)
 
 
 class ScenarioError(Exception):
@@ -264,13 +263,20 @@ def _load_odds_feed(reader: _Reader) -> OddsFeedSpec:
     )
 
 
+def fault_kinds() -> list[str]:
+    """Return the fault kinds a scenario may name, from the injectors' registry."""
+    from wagerlab.sim.faults import INJECTORS
+
+    return sorted(INJECTORS)
+
+
 def _load_faults(path: Path, tables: list[dict[str, Any]]) -> tuple[FaultSpec, ...]:
     faults = []
     for index, table in enumerate(tables):
         reader = _Reader(path, table, f"faults[{index}].", {"kind", "at"})
         kind = reader.text("kind")
-        if kind not in FAULT_KINDS:
-            raise ScenarioError(path, reader.key("kind"), f"one of {list(FAULT_KINDS)}", kind)
+        if kind not in fault_kinds():
+            raise ScenarioError(path, reader.key("kind"), f"one of {fault_kinds()}", kind)
         at = reader.text("at", default="claims")
         if at not in PHASES:
             raise ScenarioError(path, reader.key("at"), f"one of {list(PHASES)}", at)
