@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from wagerlab.platform.config import PlatformConfig
 
 logger = logging.getLogger("wagerlab.cli")
 
@@ -39,14 +44,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"wagerlab: invalid scenario: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
 
+    from wagerlab.sim.backends import BackendError, Backends
     from wagerlab.sim.runner import run_scenario
 
     seed = scenario.seed if args.seed is None else args.seed
     run_dir = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
     _configure_logging("info", console_level="info" if args.verbose else "warning")
-    result = run_scenario(scenario, seed=seed, run_dir=run_dir, show_progress=not args.no_progress)
+    backends = Backends(db_url=args.db, redis_url=args.redis)
+    try:
+        result = run_scenario(scenario, seed=seed, run_dir=run_dir, show_progress=not args.no_progress, backends=backends)
+    except BackendError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
     print_summary(result.report, result.report_path, Console())
     return result.exit_code
+
+
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from wagerlab.sim.fuzz import FuzzError, SeedOutcome, fuzz, parse_faults, parse_seeds
+
+    try:
+        seeds = parse_seeds(args.seeds)
+        faults = parse_faults(args.faults)
+    except FuzzError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
+    _configure_logging("info", console_level="info" if args.verbose else "warning")
+
+    def show(outcome: SeedOutcome) -> None:
+        if outcome.ok:
+            print(f"seed {outcome.seed}: ok in {outcome.duration_seconds:.1f} s, trace digest {outcome.trace_digest}")
+            return
+        print(f"seed {outcome.seed}: FAILED ({', '.join(outcome.failed)}); report {outcome.report}")
+        print(f"  replay: {outcome.replay}")
+        if outcome.shrunk_scenario:
+            print(f"  smallest failing scenario: {outcome.shrunk_scenario}")
+
+    out_dir = args.out or Path("runs") / "fuzz"
+    print(f"fuzzing seeds {seeds.start}..{seeds.stop - 1} with faults {faults or 'none'}; output in {out_dir}")
+    summary = fuzz(seeds, faults, out_dir, budget_seconds=args.budget, shrink=not args.no_shrink, on_outcome=show)
+    if summary.skipped:
+        print(f"budget spent: seeds {summary.skipped[0]}..{summary.skipped[-1]} not run")
+    failed = [outcome.seed for outcome in summary.seeds if not outcome.ok]
+    print(f"{len(summary.seeds) - len(failed)} passed, {len(failed)} failed" + (f": seeds {failed}" if failed else ""))
+    return EXIT_OK if summary.ok else EXIT_INVARIANT_FAILED
 
 
 def _cmd_chain(args: argparse.Namespace) -> int:
@@ -62,7 +103,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_level)
     try:
-        config = PlatformConfig.load(args.config)
+        config = _with_backends(PlatformConfig.load(args.config), args)
     except ConfigError as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
@@ -79,6 +120,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         run_monitors(config)
     return EXIT_OK
+
+
+def _with_backends(config: PlatformConfig, args: argparse.Namespace) -> PlatformConfig:
+    """Return the config with the database and Redis URLs given on the command line, if any."""
+    return dataclasses.replace(config, db_url=args.db or config.db_url, redis_url=args.redis or config.redis_url)
+
+
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/wagerlab "
+        "(default: SQLite; `run` puts it in the run directory). `run` creates a missing PostgreSQL "
+        "database and empties the platform tables of an existing one",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="Redis URL for the api's cache, e.g. redis://127.0.0.1:6379/5 (default: embedded fakeredis). "
+        "`run` deletes the cache's odds:* and token:* keys in that database first",
+    )
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -105,7 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="directory for report.json, trace.json, logs and the database (default: runs/NAME-seedN)")
     run.add_argument("--no-progress", action="store_true", help="do not draw live progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_backend_options(run)
     run.set_defaults(handler=_cmd_run)
+
+    fuzz = commands.add_parser("fuzz", help="run seeded random scenarios with faults and check every invariant")
+    fuzz.add_argument("--seeds", required=True, help="seed range A..B (inclusive) or one seed, e.g. 1..20")
+    fuzz.add_argument("--faults", help="comma-separated fault kinds to draw from (default: every fault the platform must survive)")
+    fuzz.add_argument("--budget", type=float, help="stop starting new seeds after this many seconds")
+    fuzz.add_argument("--out", type=Path, help="directory for seed-N/ folders and summary.json (default: runs/fuzz)")
+    fuzz.add_argument("--no-shrink", action="store_true", help="do not search for a smaller failing scenario")
+    fuzz.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    fuzz.set_defaults(handler=_cmd_fuzz)
 
     chain = commands.add_parser("chain", help="serve a py-evm development node over JSON-RPC (HTTP and WebSocket)")
     chain.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -119,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=["api", "chainapi", "monitors"])
     serve.add_argument("--config", type=Path, required=True, help="platform config JSON written by `wagerlab run`")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_backend_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     compile_ = commands.add_parser("compile", help="compile contracts/ with the pinned solc from npm")

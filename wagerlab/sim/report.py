@@ -34,9 +34,9 @@ def build_report(
     faults: list[dict[str, Any]],
     alerts: list[dict[str, Any]],
     errors: list[str],
-    deployment: Deployment,
+    deployment: Deployment | None,
 ) -> dict[str, Any]:
-    ok = not errors and all(result.ok for result in invariants)
+    ok = not errors and bool(invariants) and all(result.ok for result in invariants)
     return {
         "scenario": scenario.name,
         "scenario_file": scenario.path,
@@ -52,7 +52,7 @@ def build_report(
         "faults": [{key: fault[key] for key in ("kind", "at", "detail")} for fault in faults],
         "alerts": alerts,
         "errors": errors,
-        "deployment": asdict(deployment),
+        "deployment": asdict(deployment) if deployment else None,
     }
 
 

@@ -18,13 +18,14 @@ from sqlmodel import Session, func, select
 from web3 import HTTPProvider, Web3
 
 from wagerlab.chain.accounts import dev_key, dev_roles
-from wagerlab.chain.compiler import load_artifacts
-from wagerlab.chain.deploy import deploy_platform
+from wagerlab.chain.compiler import CompilerError, load_artifacts
+from wagerlab.chain.deploy import DeploymentError, deploy_platform
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User, create_tables, make_engine
+from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User
 from wagerlab.sim import faults
 from wagerlab.sim.actors import ActorError, Bettor, Operator, OddsFeed, Reporters, World, build_encoders
 from wagerlab.sim.apiclient import ApiError
+from wagerlab.sim.backends import Backends, clear_cache, prepare_database, sqlite_url
 from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
 from wagerlab.sim.progress import ProgressView
 from wagerlab.sim.report import build_report, iso_time, write_report
@@ -42,6 +43,7 @@ KEEPALIVE_EXPIRY_SECONDS = 2.0
 """Shorter than uvicorn's 5 s keep-alive, so the client never reuses a connection the
 server is closing at that moment (which surfaces as httpx.ReadError)."""
 
+STARTUP_FAILURES = (StackError, DeploymentError, CompilerError)
 ACTOR_FAILURES = (ActorError, ApiError, RpcError, TransactionReverted, TimeoutError, httpx.HTTPError)
 
 
@@ -81,14 +83,37 @@ def prepare_run_dir(run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def run_scenario(scenario: Scenario, *, seed: int, run_dir: Path, show_progress: bool = True) -> RunResult:
-    """Run one scenario end to end and write RUN_DIR/report.json and RUN_DIR/logs/runner.log."""
+def run_scenario(
+    scenario: Scenario, *, seed: int, run_dir: Path, show_progress: bool = True, backends: Backends | None = None
+) -> RunResult:
+    """Run one scenario end to end and write RUN_DIR/report.json and RUN_DIR/logs/runner.log.
+
+    `backends` names a database and a Redis server to use instead of the embedded pair;
+    the run empties their platform tables and cache keys first (see `wagerlab.sim.backends`).
+    """
     prepare_run_dir(run_dir)
     started_at = time.time()
     stack = Stack(run_dir)
     log_handler = _log_to_file(run_dir / "logs" / "runner.log")
     try:
-        context = _start(scenario, seed, run_dir, stack)
+        try:
+            context = _start(scenario, seed, run_dir, stack, backends or Backends())
+        except STARTUP_FAILURES as err:
+            logger.error("the stack failed to start: %s", err)
+            report = build_report(
+                scenario=scenario,
+                seed=seed,
+                started_at=started_at,
+                finished_at=time.time(),
+                counts={},
+                invariants=[],
+                trace=None,
+                faults=[],
+                alerts=[],
+                errors=[f"the stack failed to start: {err}"],
+                deployment=None,
+            )
+            return RunResult(report, write_report(run_dir, report, None))
         try:
             asyncio.run(_drive(context, show_progress))
         except ACTOR_FAILURES + (StackError,) as err:
@@ -124,7 +149,7 @@ def _log_to_file(path: Path) -> logging.Handler:
     return handler
 
 
-def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack) -> RunContext:
+def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends: Backends) -> RunContext:
     load_artifacts()
     http_url, ws_url = stack.start_node()
     w3 = Web3(HTTPProvider(http_url, request_kwargs={"timeout": 60}))
@@ -134,7 +159,8 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack) -> RunCon
     config = PlatformConfig(
         rpc_url=http_url,
         ws_url=ws_url,
-        db_url=f"sqlite:///{(run_dir / 'platform.db').resolve()}",
+        db_url=backends.db_url or sqlite_url(run_dir),
+        redis_url=backends.redis_url,
         deployment=deployment,
         operator_key=dev_key(1),
         odds_signer_key=dev_key(2),
@@ -146,8 +172,9 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack) -> RunCon
     )
     config_path = run_dir / "platform.json"
     config.dump(config_path)
-    engine = make_engine(config.db_url)
-    create_tables(engine)
+    engine = prepare_database(config.db_url)
+    if config.redis_url is not None:
+        clear_cache(config.redis_url)
 
     stack.start_services(config_path, {"chainapi": config.chainapi_port, "monitors": config.monitors_port, "api": config.api_port})
     return RunContext(scenario, seed, run_dir, config, engine, w3, stack)

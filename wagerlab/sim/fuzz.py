@@ -1,0 +1,185 @@
+"""`wagerlab fuzz`: random scenarios and faults drawn from seeds, each failure replayable.
+
+Every seed yields one scenario and one fault schedule (`wagerlab.sim.generate`), run on
+the full stack with every invariant checked. A failing seed is printed with the one
+command that replays it, and shrunk to a smaller scenario that still fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wagerlab.sim.faults import INJECTORS
+from wagerlab.sim.generate import generate_scenario, scenario_size, scenario_to_toml, shrink_candidates
+from wagerlab.sim.runner import RunResult, run_scenario
+from wagerlab.sim.scenario import Scenario, load_scenario
+
+logger = logging.getLogger(__name__)
+
+CORRUPTING_FAULTS = frozenset({"double_credit"})
+"""Faults that corrupt the database on purpose. The fuzzer leaves them out by default
+because a run with one of them is expected to fail unless reconciliation repairs it."""
+
+MAX_SHRINK_RUNS = 8
+
+
+class FuzzError(Exception):
+    """Invalid fuzzer arguments, such as a malformed seed range or an unknown fault kind."""
+
+
+def parse_seeds(text: str) -> range:
+    """Parse `A..B` (inclusive) or a single seed `A`."""
+    start_text, separator, end_text = text.partition("..")
+    try:
+        start = int(start_text)
+        end = int(end_text) if separator else start
+    except ValueError as err:
+        raise FuzzError(f"invalid --seeds {text!r}: expected A..B with integers, e.g. 1..20") from err
+    if start < 0 or end < start:
+        raise FuzzError(f"invalid --seeds {text!r}: expected 0 <= A <= B")
+    return range(start, end + 1)
+
+
+def parse_faults(text: str | None) -> list[str]:
+    """Parse a comma-separated fault list; None selects every fault the platform must survive."""
+    if text is None:
+        return sorted(set(INJECTORS) - CORRUPTING_FAULTS)
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in INJECTORS]
+    if unknown:
+        raise FuzzError(f"unknown fault kind(s) {unknown} in --faults; expected some of {sorted(INJECTORS)}")
+    return kinds
+
+
+@dataclass
+class SeedOutcome:
+    seed: int
+    ok: bool
+    trace_digest: str | None
+    duration_seconds: float
+    failed: list[str]
+    report: str
+    replay: str
+    shrunk_scenario: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class FuzzSummary:
+    seeds: list[SeedOutcome] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(outcome.ok for outcome in self.seeds)
+
+
+def replay_command(seed: int, faults: list[str], out_dir: Path) -> str:
+    fault_list = ",".join(faults) if faults else '""'
+    return f"wagerlab fuzz --seeds {seed}..{seed} --faults {fault_list} --out {out_dir}"
+
+
+Runner = Callable[[Scenario, int, Path], RunResult]
+
+
+def _run(scenario: Scenario, seed: int, run_dir: Path) -> RunResult:
+    return run_scenario(scenario, seed=seed, run_dir=run_dir, show_progress=False)
+
+
+def fuzz(
+    seeds: range,
+    faults: list[str],
+    out_dir: Path,
+    *,
+    budget_seconds: float | None = None,
+    shrink: bool = True,
+    runner: Runner = _run,
+    on_outcome: Callable[[SeedOutcome], None] | None = None,
+) -> FuzzSummary:
+    """Run every seed (until the budget is spent) and write OUT_DIR/summary.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    summary = FuzzSummary()
+    for seed in seeds:
+        # The first seed always runs, so a budget never produces an empty campaign.
+        if budget_seconds is not None and summary.seeds and time.monotonic() - started > budget_seconds:
+            summary.skipped.append(seed)
+            continue
+        outcome = _run_seed(seed, faults, out_dir, runner)
+        if not outcome.ok and shrink:
+            outcome.shrunk_scenario = _shrink(seed, faults, out_dir, runner)
+        summary.seeds.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    _write_json(out_dir / "summary.json", {
+        "ok": summary.ok,
+        "faults": faults,
+        "seeds": [outcome.as_dict() for outcome in summary.seeds],
+        "skipped_for_budget": summary.skipped,
+    })
+    return summary
+
+
+def _run_seed(seed: int, faults: list[str], out_dir: Path, runner: Runner) -> SeedOutcome:
+    seed_dir = out_dir / f"seed-{seed}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    scenario_path = seed_dir / "scenario.toml"
+    scenario_path.write_text(scenario_to_toml(generate_scenario(seed, faults)))
+    # Load the written file back, so the run uses exactly what a replay from the file would.
+    scenario = load_scenario(scenario_path)
+
+    logger.info("fuzz seed %d: %s", seed, scenario.description)
+    result = runner(scenario, seed, seed_dir)
+    report = result.report
+    failed = [item["name"] for item in report["invariants"] if not item["ok"]] + [f"error: {e}" for e in report["errors"]]
+    return SeedOutcome(
+        seed=seed,
+        ok=result.ok,
+        trace_digest=report["trace_digest"],
+        duration_seconds=report["duration_seconds"],
+        failed=failed,
+        report=str(result.report_path),
+        replay=replay_command(seed, faults, out_dir),
+    )
+
+
+def _shrink(seed: int, faults: list[str], out_dir: Path, runner: Runner) -> str | None:
+    """Search for a smaller scenario that still fails; return the path of the smallest found.
+
+    Each step tries the one-step-simpler variants, smallest first, and keeps the first that
+    still fails. The search stops after MAX_SHRINK_RUNS runs or when no variant fails.
+    """
+    current = load_scenario(out_dir / f"seed-{seed}" / "scenario.toml")
+    smallest: Path | None = None
+    runs = 0
+    progressed = True
+    while progressed and runs < MAX_SHRINK_RUNS:
+        progressed = False
+        for candidate in sorted(shrink_candidates(current), key=scenario_size):
+            if runs == MAX_SHRINK_RUNS:
+                break
+            run_dir = out_dir / f"seed-{seed}" / f"shrink-{runs}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            path = run_dir / "scenario.toml"
+            path.write_text(scenario_to_toml(candidate))
+            runs += 1
+            if not runner(load_scenario(path), seed, run_dir).ok:
+                logger.info("fuzz seed %d: still fails at size %d (%s)", seed, scenario_size(candidate), path)
+                current, smallest, progressed = candidate, path, True
+                break
+    return str(smallest) if smallest else None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
