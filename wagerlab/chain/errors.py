@@ -90,3 +90,9 @@ class ResourceNotFound(NodeError):
 
 class InternalError(NodeError):
     code = INTERNAL_ERROR
+
+
+class FilterNotFound(NodeError):
+    """A filter id that is not installed; geth and anvil send "filter not found"."""
+
+    code = SERVER_ERROR

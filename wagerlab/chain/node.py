@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Final, Protocol, Sequence
 
 import rlp
@@ -37,9 +37,12 @@ from wagerlab.chain.errors import (
     ExecutionReverted,
     InvalidParams,
     MethodNotFound,
+    NodeError,
     ResourceNotFound,
     TransactionRejected,
 )
+from wagerlab.chain.filters import FilterRegistry
+from wagerlab.chain.reorg import ReorgTransaction, decode_count, parse_reorg
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +92,20 @@ class NewBlock:
 
 
 class BlockListener(Protocol):
+    """Receives chain events on the node's thread, with the node's lock held."""
+
     def wants_blocks(self) -> bool: ...
 
     def wants_logs(self) -> bool: ...
 
+    def wants_pending(self) -> bool: ...
+
     def on_block(self, event: NewBlock) -> None: ...
+
+    def on_removed_logs(self, logs: tuple[LogEntry, ...]) -> None:
+        """Receive the logs of blocks a reorg dropped, newest first, marked `removed: true`."""
+
+    def on_pending_transaction(self, tx_hash: bytes) -> None: ...
 
 
 class Node:
@@ -110,7 +122,13 @@ class Node:
         self._next_snapshot_id = 1
         self._time_offset = 0
         self._next_timestamp: int | None = None
-        self._listeners: list[BlockListener] = []
+        self._filters = FilterRegistry()
+        self._listeners: list[BlockListener] = [self._filters]
+        self._automine = True
+        self._interval_miner: IntervalMiner | None = None
+        # Balance changes by anvil_setBalance, keyed by the number of the block that holds
+        # them, so that a state dump can replay them.
+        self.balance_edits: dict[int, list[tuple[bytes, int]]] = {}
         self._accounts = tuple(self._backend.get_accounts())
         self.chain_id: int = self._backend.chain.chain_id
         self._methods: dict[str, Handler] = self._method_table()
@@ -136,6 +154,18 @@ class Node:
             raise MethodNotFound(method)
         with self._lock:
             return handler(params)
+
+    def clear_filters(self) -> int:
+        """Uninstall every filter, as a node restart would; return how many there were."""
+        with self._lock:
+            return self._filters.clear()
+
+    def close(self) -> None:
+        """Stop interval mining; the chain itself needs no cleanup."""
+        with self._lock:
+            miner, self._interval_miner = self._interval_miner, None
+        if miner is not None:
+            miner.stop()
 
     # -- method table -----------------------------------------------------------------
 
@@ -164,11 +194,24 @@ class Node:
             "eth_getBlockByNumber": self._get_block_by_number,
             "eth_getBlockByHash": self._get_block_by_hash,
             "eth_getLogs": self._get_logs,
+            "eth_newFilter": self._new_filter,
+            "eth_newBlockFilter": lambda params: self._filters.new_block_filter(),
+            "eth_newPendingTransactionFilter": lambda params: self._filters.new_pending_filter(),
+            "eth_getFilterChanges": self._get_filter_changes,
+            "eth_getFilterLogs": self._get_filter_logs,
+            "eth_uninstallFilter": self._uninstall_filter,
             "evm_mine": self._evm_mine,
             "evm_snapshot": self._evm_snapshot,
             "evm_revert": self._evm_revert,
             "evm_increaseTime": self._evm_increase_time,
             "evm_setNextBlockTimestamp": self._evm_set_next_block_timestamp,
+            "evm_setAutomine": self._evm_set_automine,
+            "evm_setIntervalMining": self._evm_set_interval_mining,
+            "anvil_mine": self._anvil_mine,
+            "hardhat_mine": self._anvil_mine,
+            "anvil_setBalance": self._anvil_set_balance,
+            "hardhat_setBalance": self._anvil_set_balance,
+            "anvil_reorg": self._anvil_reorg,
         }
 
     # -- chain access -----------------------------------------------------------------
@@ -226,6 +269,9 @@ class Node:
     def _prepare_pending_header(self) -> None:
         """Set the pending block's timestamp from the clock, the offset and any override."""
         chain = self._chain
+        if chain.header.gas_used > 0:
+            # The pending block already holds transactions that ran at its timestamp.
+            return
         if self._next_timestamp is not None:
             timestamp = self._next_timestamp
         else:
@@ -233,15 +279,17 @@ class Node:
         if timestamp != chain.header.timestamp:
             chain.header = chain.header.copy(timestamp=timestamp)
 
-    def _mine(self) -> bytes:
+    def _mine(self, notify: bool = True) -> bytes:
         self._prepare_pending_header()
         (block_hash,) = self._backend.mine_blocks(1)
         self._next_timestamp = None
-        if any(listener.wants_blocks() for listener in self._listeners):
+        if notify:
             self._notify(block_hash)
         return block_hash
 
     def _notify(self, block_hash: bytes) -> None:
+        if not any(listener.wants_blocks() for listener in self._listeners):
+            return
         record = self._record(self._chain.get_block_by_hash(block_hash))
         wants_logs = any(listener.wants_logs() for listener in self._listeners)
         event = NewBlock(
@@ -255,16 +303,47 @@ class Node:
             except Exception:
                 logger.exception("block listener %r failed on block %d", listener, event.number)
 
+    def _notify_pending(self, tx_hash: bytes) -> None:
+        for listener in list(self._listeners):
+            if not listener.wants_pending():
+                continue
+            try:
+                listener.on_pending_transaction(tx_hash)
+            except Exception:
+                logger.exception("block listener %r failed on pending tx %s", listener, tx_hash.hex())
+
+    def _notify_removed(self, records: Sequence[BlockRecord]) -> None:
+        removed = tuple(
+            replace(entry, wire={**entry.wire, "removed": True})
+            for record in reversed(records)
+            for entry in reversed(record.logs)
+        )
+        if not removed:
+            return
+        for listener in list(self._listeners):
+            if not listener.wants_logs():
+                continue
+            try:
+                listener.on_removed_logs(removed)
+            except Exception:
+                logger.exception("block listener %r failed on %d removed logs", listener, len(removed))
+
     def _apply_and_mine(self, apply: Callable[[], bytes]) -> str:
+        """Apply a transaction to the pending block, and mine it unless automine is off."""
         self._prepare_pending_header()
+        tx_hash = self._apply(apply)
+        self._notify_pending(tx_hash)
+        if self._automine:
+            block_hash = self._mine()
+            logger.debug("mined tx %s in block %s", tx_hash.hex(), block_hash.hex())
+        return rpc.data(tx_hash)
+
+    def _apply(self, apply: Callable[[], bytes]) -> bytes:
         try:
-            tx_hash = apply()
+            return apply()
         except _REJECTION_ERRORS as err:
             logger.info("rejected transaction: %s", err)
             raise TransactionRejected(str(err)) from err
-        block_hash = self._mine()
-        logger.debug("mined tx %s in block %s", tx_hash.hex(), block_hash.hex())
-        return rpc.data(tx_hash)
 
     # -- simple reads -----------------------------------------------------------------
 
@@ -432,7 +511,11 @@ class Node:
         return self._apply_and_mine(lambda: self._backend.send_raw_transaction(raw))
 
     def _send_transaction(self, params: Params) -> str:
-        tx = self._decode_call(params)
+        tx = self._dev_transaction(self._decode_call(params))
+        return self._apply_and_mine(lambda: self._backend.send_transaction(tx))
+
+    def _dev_transaction(self, tx: dict[str, Any]) -> dict[str, Any]:
+        """Check that a dev account sends `tx` and fill in its gas limit."""
         if tx["from"] not in self._accounts:
             raise TransactionRejected(
                 f"unknown account {to_checksum_address(tx['from'])}: eth_sendTransaction "
@@ -441,7 +524,7 @@ class Node:
             )
         if "gas" not in tx:
             tx["gas"] = self._estimate(dict(tx), self._head())
-        return self._apply_and_mine(lambda: self._backend.send_transaction(tx))
+        return tx
 
     def _locate_transaction(self, params: Params) -> tuple[BlockRecord, int] | None:
         tx_hash = rpc.decode_hash(rpc.param(params, 0, "hash"), "hash")
@@ -575,6 +658,7 @@ class Node:
             del self._snapshots[later_id]
         self._backend.revert_to_snapshot(block_hash)
         self._next_timestamp = None
+        self._drop_balance_edits_after(self._head().block_number)
         logger.info("reverted to snapshot %d at block %d", snapshot_id, self._head().block_number)
         return True
 
@@ -600,6 +684,156 @@ class Node:
         self._next_timestamp = timestamp
         # Later blocks continue from the new time, as anvil does.
         self._time_offset = timestamp - int(time.time())
+
+
+    # -- filters ----------------------------------------------------------------------
+
+    def _new_filter(self, params: Params) -> str:
+        criteria = rpc.decode_object(rpc.param(params, 0, "filter"), "filter")
+        log_filter = rpc.decode_log_filter(criteria, "filter")
+        # Check the block range now, so a bad filter fails at creation as in geth.
+        self._headers_in_filter(criteria)
+        return self._filters.new_log_filter(criteria, log_filter)
+
+    def _get_filter_changes(self, params: Params) -> list[Any]:
+        return self._filters.changes(rpc.param(params, 0, "filterId"))
+
+    def _get_filter_logs(self, params: Params) -> list[dict[str, Any]]:
+        criteria = self._filters.log_criteria(rpc.param(params, 0, "filterId"))
+        return self._get_logs([criteria])
+
+    def _uninstall_filter(self, params: Params) -> bool:
+        return self._filters.uninstall(rpc.param(params, 0, "filterId"))
+
+    # -- mining control ---------------------------------------------------------------
+
+    def _evm_set_automine(self, params: Params) -> bool:
+        self._automine = rpc.decode_bool(rpc.param(params, 0, "enabled"), "enabled")
+        logger.info("automine %s", "on" if self._automine else "off")
+        if self._automine and self._chain.header.gas_used > 0:
+            # Transactions sent while automine was off are mined now, as anvil does.
+            self._mine()
+        return True
+
+    def _evm_set_interval_mining(self, params: Params) -> bool:
+        seconds = decode_count(rpc.param(params, 0, "seconds"), "seconds")
+        if self._interval_miner is not None:
+            self._interval_miner.stop()
+            self._interval_miner = None
+        if seconds > 0:
+            self._interval_miner = IntervalMiner(self, seconds)
+            self._interval_miner.start()
+        logger.info("interval mining every %d s (0 is off)", seconds)
+        return True
+
+    def _anvil_mine(self, params: Params) -> None:
+        count = decode_count(rpc.param(params, 0, "blocks", 1), "blocks")
+        interval = decode_count(rpc.param(params, 1, "interval", 0), "interval")
+        if count < 1:
+            raise InvalidParams("blocks", f"expected at least 1 block, got {count}")
+        for _ in range(count):
+            if interval:
+                self._next_timestamp = self._head().timestamp + interval
+            self._mine()
+
+    def _anvil_set_balance(self, params: Params) -> bool:
+        address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
+        balance = rpc.decode_quantity(rpc.param(params, 1, "balance"), "balance")
+        self._write_balance(address, balance)
+        number = self._chain.header.block_number
+        self.balance_edits.setdefault(number, []).append((address, balance))
+        if self._automine:
+            # NOTE: py-evm reads state only at mined blocks, so the change takes effect in
+            # a new block; anvil changes the balance without mining.
+            self._mine()
+        return True
+
+    def _write_balance(self, address: bytes, balance: int) -> None:
+        chain = self._chain
+        state = chain.get_vm(chain.header).state
+        state.set_balance(address, balance)
+        state.persist()
+        chain.header = chain.header.copy(state_root=state.state_root)
+
+    # -- reorgs -----------------------------------------------------------------------
+
+    def _anvil_reorg(self, params: Params) -> None:
+        head = self._head()
+        plan = parse_reorg(params, head.block_number)
+        fork_number = head.block_number - plan.depth
+        chain = self._chain
+        dropped = [
+            self._record_for_header(chain.get_canonical_block_header_by_number(number))
+            for number in range(fork_number + 1, head.block_number + 1)
+        ]
+        fork_hash = chain.get_canonical_block_header_by_number(fork_number).hash
+
+        self._backend.revert_to_snapshot(fork_hash)
+        try:
+            new_hashes = self._mine_replacements(dropped, plan.blocks)
+        except NodeError:
+            logger.info("anvil_reorg failed; restoring the head at block %d", head.block_number)
+            self._backend.revert_to_snapshot(head.hash)
+            raise
+        finally:
+            self._next_timestamp = None
+        self._drop_balance_edits_after(fork_number)
+
+        self._notify_removed(dropped)
+        for block_hash in new_hashes:
+            self._notify(block_hash)
+        logger.info(
+            "reorg replaced blocks %d..%d with %d listed transactions",
+            fork_number + 1,
+            head.block_number,
+            sum(len(block) for block in plan.blocks),
+        )
+
+    def _mine_replacements(
+        self, dropped: Sequence[BlockRecord], blocks: Sequence[Sequence[ReorgTransaction]]
+    ) -> list[bytes]:
+        """Mine one block per dropped block, at the dropped block's timestamp."""
+        new_hashes = []
+        for record, transactions in zip(dropped, blocks):
+            self._next_timestamp = record.block.header.timestamp
+            self._prepare_pending_header()
+            for transaction in transactions:
+                self._apply(self._reorg_sender(transaction))
+            new_hashes.append(self._mine(notify=False))
+        return new_hashes
+
+    def _reorg_sender(self, transaction: ReorgTransaction) -> Callable[[], bytes]:
+        if isinstance(transaction, bytes):
+            return lambda: self._backend.send_raw_transaction(transaction)
+        tx = self._dev_transaction(self._decode_call([transaction]))
+        return lambda: self._backend.send_transaction(tx)
+
+    def _drop_balance_edits_after(self, number: int) -> None:
+        for edited in [n for n in self.balance_edits if n > number]:
+            del self.balance_edits[edited]
+
+
+class IntervalMiner:
+    """A daemon thread that mines a block every `seconds` seconds through `node.request`."""
+
+    def __init__(self, node: Node, seconds: int) -> None:
+        self._node = node
+        self._seconds = seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chain-interval-miner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._seconds):
+            try:
+                self._node.request("evm_mine", [])
+            except Exception:
+                logger.exception("interval mining failed; trying again in %d s", self._seconds)
 
 
 _CALL_QUANTITIES: Final = (

@@ -4,6 +4,9 @@ Every node call runs on one worker thread, so the event loop stays free for WebS
 pings and other connections while py-evm executes. Each WebSocket connection has a
 bounded send queue; a client that falls `SEND_QUEUE_LIMIT` messages behind is
 disconnected instead of slowing the others down.
+
+The server also handles the fault-injection methods `wagerlab_dropConnections`,
+`wagerlab_restart` and `wagerlab_setFaults` (see `wagerlab.chain.faults`).
 """
 
 from __future__ import annotations
@@ -37,14 +40,19 @@ from wagerlab.chain.errors import (
     NodeError,
     ParseError,
 )
-from wagerlab.chain.node import NewBlock, Node
+from wagerlab.chain.faults import Fault, FaultInjector, FaultSettings, parse_fault_settings
+from wagerlab.chain.node import LogEntry, NewBlock, Node
 
 logger = logging.getLogger(__name__)
 
 SEND_QUEUE_LIMIT: Final = 1000
 MAX_BATCH_SIZE: Final = 1000
+WS_CLOSE_NORMAL: Final = 1000
+WS_CLOSE_SERVICE_RESTART: Final = 1012
 WS_CLOSE_TRY_AGAIN_LATER: Final = 1013
 SUBSCRIPTION_METHODS: Final = frozenset(["eth_subscribe", "eth_unsubscribe"])
+SUBSCRIPTION_KINDS: Final = ("newHeads", "logs", "newPendingTransactions")
+CONTROL_METHODS: Final = frozenset(["wagerlab_setFaults", "wagerlab_dropConnections", "wagerlab_restart"])
 _connection_ids = itertools.count(1)
 
 
@@ -72,7 +80,7 @@ class Subscription:
     log_filter: rpc.LogFilter | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Connection:
     """One WebSocket client: its send queue and its subscriptions."""
 
@@ -81,6 +89,7 @@ class Connection:
     id: int = field(default_factory=lambda: next(_connection_ids))
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[str] = asyncio.Queue(self.queue_limit)
@@ -99,44 +108,61 @@ class Connection:
 
 
 class SubscriptionHub:
-    """Fans new blocks out to `newHeads` and `logs` subscriptions.
+    """Fans chain events out to `newHeads`, `logs` and `newPendingTransactions` subscriptions.
 
-    The node calls `on_block` from its worker thread; the hub moves the event onto the
-    event loop, where each subscriber's matching messages go into its send queue.
+    The node calls `on_block`, `on_removed_logs` and `on_pending_transaction` from its
+    worker thread. The hub moves each event onto the event loop, where each subscriber's
+    matching messages go into its send queue. After a reorg, log subscribers get the
+    dropped blocks' logs with `removed: true`, newest first, before the new blocks' logs.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._subscriptions: dict[str, Subscription] = {}
-        self._log_subscriptions = 0
+        self._kind_counts = {kind: 0 for kind in SUBSCRIPTION_KINDS}
+        self.connections: set[Connection] = set()
 
     def wants_blocks(self) -> bool:
-        return bool(self._subscriptions)
+        return self._kind_counts["newHeads"] > 0 or self._kind_counts["logs"] > 0
 
     def wants_logs(self) -> bool:
-        return self._log_subscriptions > 0
+        return self._kind_counts["logs"] > 0
+
+    def wants_pending(self) -> bool:
+        return self._kind_counts["newPendingTransactions"] > 0
 
     def on_block(self, event: NewBlock) -> None:
         self._loop.call_soon_threadsafe(self._publish, event)
 
+    def on_removed_logs(self, logs: tuple[LogEntry, ...]) -> None:
+        self._loop.call_soon_threadsafe(self._publish_logs, logs)
+
+    def on_pending_transaction(self, tx_hash: bytes) -> None:
+        self._loop.call_soon_threadsafe(self._publish_pending, rpc.data(tx_hash))
+
+    def close_all(self) -> int:
+        """Ask every WebSocket connection to close; return how many were open."""
+        for connection in self.connections:
+            connection.close_requested.set()
+        logger.info("closing all %d websocket connections", len(self.connections))
+        return len(self.connections)
+
     def subscribe(self, connection: Connection, params: list[Any]) -> str:
         kind = rpc.param(params, 0, "subscriptionName")
-        if kind == "newHeads":
-            log_filter = None
-        elif kind == "logs":
+        log_filter = None
+        if kind == "logs":
             criteria = rpc.decode_object(rpc.param(params, 1, "filter", {}), "filter")
             log_filter = rpc.decode_log_filter(criteria, "filter")
-        else:
+        elif kind not in SUBSCRIPTION_KINDS:
             raise InvalidParams(
-                "subscriptionName", f"expected 'newHeads' or 'logs', got {kind!r}"
+                "subscriptionName", f"expected one of {list(SUBSCRIPTION_KINDS)}, got {kind!r}"
             )
         subscription = Subscription(
             id="0x" + secrets.token_hex(16), kind=kind, connection=connection, log_filter=log_filter
         )
         self._subscriptions[subscription.id] = subscription
         connection.subscriptions[subscription.id] = subscription
-        if kind == "logs":
-            self._log_subscriptions += 1
+        self._kind_counts[kind] += 1
         logger.info("websocket %d subscribed to %s as %s", connection.id, kind, subscription.id)
         return subscription.id
 
@@ -155,22 +181,32 @@ class SubscriptionHub:
 
     def _forget(self, subscription: Subscription) -> None:
         del self._subscriptions[subscription.id]
-        if subscription.kind == "logs":
-            self._log_subscriptions -= 1
+        self._kind_counts[subscription.kind] -= 1
 
     def _publish(self, event: NewBlock) -> None:
         header_json = _dumps(event.header)
-        log_json: dict[int, str] = {}
         for subscription in list(self._subscriptions.values()):
             if subscription.kind == "newHeads":
                 _notify(subscription, header_json)
+        self._publish_logs(event.logs)
+
+    def _publish_logs(self, logs: tuple[LogEntry, ...]) -> None:
+        log_json: dict[int, str] = {}
+        for subscription in list(self._subscriptions.values()):
+            if subscription.kind != "logs":
                 continue
             assert subscription.log_filter is not None
-            for position, entry in enumerate(event.logs):
+            for position, entry in enumerate(logs):
                 if subscription.log_filter.matches(entry.address, entry.topics):
                     if position not in log_json:
                         log_json[position] = _dumps(entry.wire)
                     _notify(subscription, log_json[position])
+
+    def _publish_pending(self, tx_hash_json: str) -> None:
+        quoted = _dumps(tx_hash_json)
+        for subscription in list(self._subscriptions.values()):
+            if subscription.kind == "newPendingTransactions":
+                _notify(subscription, quoted)
 
 
 def _notify(subscription: Subscription, result_json: str) -> None:
@@ -190,10 +226,13 @@ def _notify(subscription: Subscription, result_json: str) -> None:
 class RpcServer:
     """Decodes JSON-RPC envelopes, runs methods on the node's worker thread, encodes replies."""
 
-    def __init__(self, node: Node, send_queue_limit: int = SEND_QUEUE_LIMIT) -> None:
+    def __init__(
+        self, node: Node, send_queue_limit: int = SEND_QUEUE_LIMIT, faults: FaultSettings | None = None
+    ) -> None:
         if send_queue_limit < 1:
             raise ValueError(f"send_queue_limit must be at least 1, got {send_queue_limit!r}")
         self.node = node
+        self.faults = FaultInjector(faults)
         self._send_queue_limit = send_queue_limit
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-node")
         self._hub: SubscriptionHub | None = None
@@ -251,6 +290,13 @@ class RpcServer:
         return None if is_notification else reply
 
     async def _run(self, method: str, params: list[Any], connection: Connection | None) -> Any:
+        if method in CONTROL_METHODS:
+            return await self._run_control(method, params)
+        fault = self.faults.draw()
+        if fault is Fault.FAIL:
+            raise InternalError(f"injected fault: {method} failed on purpose (wagerlab_setFaults)")
+        if fault is Fault.DELAY:
+            await asyncio.sleep(self.faults.settings.delay_ms / 1000)
         if method in SUBSCRIPTION_METHODS:
             if connection is None:
                 raise MethodNotFound(method, "is only available over WebSocket")
@@ -259,6 +305,19 @@ class RpcServer:
             return self.hub().unsubscribe(connection, rpc.param(params, 0, "subscriptionId"))
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.node.request, method, params)
+
+    async def _run_control(self, method: str, params: list[Any]) -> Any:
+        """Run a `wagerlab_*` fault-injection method; these are never faulted themselves."""
+        if method == "wagerlab_setFaults":
+            self.faults.configure(parse_fault_settings(rpc.param(params, 0, "faults")))
+            return True
+        if method == "wagerlab_dropConnections":
+            return self.hub().close_all()
+        loop = asyncio.get_running_loop()
+        filters = await loop.run_in_executor(self._executor, self.node.clear_filters)
+        connections = self.hub().close_all()
+        logger.info("restart: dropped %d filters and %d websocket connections", filters, connections)
+        return {"filters": filters, "connections": connections}
 
     # -- transports -------------------------------------------------------------------
 
@@ -273,17 +332,22 @@ class RpcServer:
         await websocket.accept()
         connection = Connection(websocket, queue_limit=self._send_queue_limit)
         hub = self.hub()
+        hub.connections.add(connection)
         logger.info("websocket %d opened from %s", connection.id, websocket.client)
-        writer = asyncio.create_task(_write_loop(connection))
-        reader = asyncio.create_task(self._read_loop(connection))
-        overflow = asyncio.create_task(connection.overflowed.wait())
+        tasks = {
+            asyncio.create_task(_write_loop(connection)),
+            asyncio.create_task(self._read_loop(connection)),
+            asyncio.create_task(connection.overflowed.wait()),
+            asyncio.create_task(connection.close_requested.wait()),
+        }
         try:
-            await asyncio.wait({writer, reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            hub.connections.discard(connection)
             hub.drop_connection(connection)
-            for task in (writer, reader, overflow):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(writer, reader, overflow, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await _close(connection)
             logger.info("websocket %d closed", connection.id)
 
@@ -315,7 +379,11 @@ async def _write_loop(connection: Connection) -> None:
 
 
 async def _close(connection: Connection) -> None:
-    code = WS_CLOSE_TRY_AGAIN_LATER if connection.overflowed.is_set() else 1000
+    code = WS_CLOSE_NORMAL
+    if connection.overflowed.is_set():
+        code = WS_CLOSE_TRY_AGAIN_LATER
+    elif connection.close_requested.is_set():
+        code = WS_CLOSE_SERVICE_RESTART
     with contextlib.suppress(Exception):
         await asyncio.wait_for(connection.websocket.close(code=code), timeout=1.0)
 
@@ -352,13 +420,15 @@ def _parse_request(message: Any) -> tuple[Any, str, list[Any], bool]:
 # Application and entry point
 
 
-def build_app(node: Node, *, send_queue_limit: int = SEND_QUEUE_LIMIT) -> Starlette:
+def build_app(
+    node: Node, *, send_queue_limit: int = SEND_QUEUE_LIMIT, faults: FaultSettings | None = None
+) -> Starlette:
     """Build the ASGI app serving `node` over HTTP `POST /` and WebSocket `/`.
 
     `send_queue_limit` is how many messages a WebSocket client may fall behind before
-    the server closes its connection.
+    the server closes its connection. `faults` sets fault injection from the start.
     """
-    server = RpcServer(node, send_queue_limit)
+    server = RpcServer(node, send_queue_limit, faults)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,0 +1,95 @@
+"""Seeded fault injection for the node's JSON-RPC responses (`wagerlab_setFaults`).
+
+For each response the injector draws one number from its own seeded generator: below
+`fail_share` the response is replaced by a JSON-RPC error -32603 (over HTTP with status
+200, so a client sees the same failure on both transports); otherwise, below
+`fail_share + delay_share`, the response waits `delay_ms` milliseconds first. The
+`wagerlab_*` control methods are never faulted, so a test can always switch faults off.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final
+
+from wagerlab.chain.errors import InvalidParams
+
+logger = logging.getLogger(__name__)
+
+MAX_DELAY_MS: Final = 60_000
+
+
+class Fault(Enum):
+    NONE = "none"
+    DELAY = "delay"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    delay_ms: int = 0
+    delay_share: float = 0.0
+    fail_share: float = 0.0
+    seed: int = 0
+
+
+class FaultInjector:
+    """Decides, response by response, whether to delay or fail it."""
+
+    def __init__(self, settings: FaultSettings | None = None) -> None:
+        self.settings = settings or FaultSettings()
+        self._random = random.Random(self.settings.seed)
+        self.counts = {fault: 0 for fault in Fault}
+
+    @property
+    def active(self) -> bool:
+        return self.settings.delay_share > 0 or self.settings.fail_share > 0
+
+    def configure(self, settings: FaultSettings) -> None:
+        self.settings = settings
+        self._random = random.Random(settings.seed)
+        logger.info("fault injection set to %s", settings)
+
+    def draw(self) -> Fault:
+        if not self.active:
+            return Fault.NONE
+        value = self._random.random()
+        if value < self.settings.fail_share:
+            fault = Fault.FAIL
+        elif value < self.settings.fail_share + self.settings.delay_share:
+            fault = Fault.DELAY
+        else:
+            fault = Fault.NONE
+        self.counts[fault] += 1
+        return fault
+
+
+def parse_fault_settings(value: Any) -> FaultSettings:
+    """Decode the object of `wagerlab_setFaults`; every key is optional and defaults to 0."""
+    if not isinstance(value, dict):
+        raise InvalidParams("faults", f"expected an object with delay_ms, delay_share, fail_share, seed; got {value!r}")
+    unknown = set(value) - {"delay_ms", "delay_share", "fail_share", "seed"}
+    if unknown:
+        raise InvalidParams("faults", f"unknown keys {sorted(unknown)}; expected delay_ms, delay_share, fail_share, seed")
+    delay_ms = _integer(value.get("delay_ms", 0), "faults.delay_ms", MAX_DELAY_MS)
+    seed = _integer(value.get("seed", 0), "faults.seed", 2**63)
+    delay_share = _share(value.get("delay_share", 0), "faults.delay_share")
+    fail_share = _share(value.get("fail_share", 0), "faults.fail_share")
+    if delay_share + fail_share > 1:
+        raise InvalidParams("faults", f"delay_share + fail_share must be at most 1, got {delay_share + fail_share}")
+    return FaultSettings(delay_ms=delay_ms, delay_share=delay_share, fail_share=fail_share, seed=seed)
+
+
+def _integer(value: Any, name: str, maximum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        raise InvalidParams(name, f"expected an integer 0..{maximum}, got {value!r}")
+    return value
+
+
+def _share(value: Any, name: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise InvalidParams(name, f"expected a number from 0 to 1, got {value!r}")
+    return float(value)
