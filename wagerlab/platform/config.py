@@ -41,6 +41,9 @@ class PlatformConfig:
     chainapi_port: int = 8001
     monitors_port: int = 8002
     odds_ttl_seconds: int = 30
+    cache_strategy: str = "ttl-broadcast"
+    """How the api caches odds: none, ttl, ttl-broadcast, xfetch, coalesce or two-tier."""
+    stream_port: int = 8004
     quote_ttl_seconds: int = 120
     token_ttl_seconds: int = 3600
     confirmations: int = 0
@@ -54,6 +57,10 @@ class PlatformConfig:
     @property
     def chainapi_url(self) -> str:
         return f"http://{self.host}:{self.chainapi_port}"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://{self.host}:{self.stream_port}/stream"
 
     @property
     def monitors_url(self) -> str:

@@ -124,7 +124,7 @@ async def update_odds(request: Request) -> JSONResponse:
     market_id = parse_path_int(request, "market_id")
     body = await read_json_object(request)
     row = await run_in_threadpool(_update_odds, ctx.engine, market_id, body.get("odds"))
-    await ctx.cache.invalidate_odds(market_id)
+    await ctx.cache.invalidate_odds(market_id, row.version, row.updated_at)
     logger.info("odds of market %s are now %s (version %s)", market_id, row.odds, row.version)
     return JSONResponse({"market_id": market_id, "odds": list(row.odds), "version": row.version})
 

@@ -1,0 +1,211 @@
+"""The api's cache of odds and auth tokens, in Redis or in the embedded fakeredis.
+
+Odds are read through one of the strategies in `strategies.py`, chosen by
+`PlatformConfig.cache_strategy`. Every odds change is announced on the `odds-changed`
+pub/sub channel whatever the strategy, so each node can measure the staleness of the
+reads it serves. Auth tokens are stored as their SHA-256 digest, so a leaked cache does
+not leak tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import fakeredis
+import redis.asyncio
+import redis.exceptions
+
+from wagerlab.platform.cache.stats import CacheStats, Histogram
+from wagerlab.platform.cache.strategies import (
+    STRATEGIES,
+    AsyncRedis,
+    CacheStrategyError,
+    OddsEntry,
+    OddsLoader,
+    OddsStrategy,
+    make_strategy,
+    now_ms,
+    odds_key,
+)
+from wagerlab.platform.config import PlatformConfig
+
+__all__ = [
+    "STRATEGIES",
+    "AsyncRedis",
+    "CacheStats",
+    "CacheStrategyError",
+    "Histogram",
+    "OddsEntry",
+    "OddsLoader",
+    "PlatformCache",
+    "odds_key",
+    "token_key",
+]
+
+logger = logging.getLogger(__name__)
+
+ODDS_CHANNEL = "odds-changed"
+RESUBSCRIBE_DELAY_SECONDS = 0.5
+KEPT_VERSIONS = 16
+"""Versions of each market's odds remembered for staleness; older reads count from the oldest."""
+
+
+def token_key(token_digest: str) -> str:
+    return f"token:{token_digest}"
+
+
+class StalenessTracker:
+    """The times at which recent odds versions replaced older ones, from the broadcasts."""
+
+    def __init__(self) -> None:
+        self._changes: dict[int, dict[int, int]] = {}
+
+    def record(self, market_id: int, version: int, changed_at_ms: int) -> None:
+        versions = self._changes.setdefault(market_id, {})
+        versions.setdefault(version, changed_at_ms)
+        while len(versions) > KEPT_VERSIONS:
+            del versions[min(versions)]
+
+    def staleness_ms(self, market_id: int, version: int, at_ms: int) -> int:
+        """Return how long before `at_ms` a newer version than `version` replaced it, or 0."""
+        newer = [changed for known, changed in self._changes.get(market_id, {}).items() if known > version]
+        return max(0, at_ms - min(newer)) if newer else 0
+
+
+class PlatformCache:
+    """Odds through a caching strategy and auth tokens, over one redis.asyncio-compatible client."""
+
+    def __init__(
+        self,
+        client: AsyncRedis,
+        *,
+        odds_ttl_seconds: int,
+        token_ttl_seconds: int,
+        strategy: str = "ttl-broadcast",
+    ) -> None:
+        self.client = client
+        self.odds_ttl_seconds = odds_ttl_seconds
+        self.token_ttl_seconds = token_ttl_seconds
+        self.stats = CacheStats(strategy=strategy)
+        self.strategy: OddsStrategy = make_strategy(strategy, client, odds_ttl_seconds, self.stats)
+        self.staleness = StalenessTracker()
+        self._listener: asyncio.Task[None] | None = None
+        self._first_attempt = asyncio.Event()
+
+    @classmethod
+    def from_config(cls, config: PlatformConfig) -> PlatformCache:
+        """Connect to `config.redis_url`, or start an embedded fakeredis when it is None."""
+        client: AsyncRedis
+        if config.redis_url is None:
+            client = fakeredis.FakeAsyncRedis()
+            logger.info("cache: embedded fakeredis, strategy %s", config.cache_strategy)
+        else:
+            client = redis.asyncio.from_url(config.redis_url)
+            logger.info("cache: redis at %s, strategy %s", config.redis_url, config.cache_strategy)
+        return cls(
+            client,
+            odds_ttl_seconds=config.odds_ttl_seconds,
+            token_ttl_seconds=config.token_ttl_seconds,
+            strategy=config.cache_strategy,
+        )
+
+    async def start(self) -> None:
+        """Subscribe to odds changes and wait for the first attempt to end (idempotent)."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="odds-invalidations")
+        await self._first_attempt.wait()
+
+    async def get_odds(self, market_id: int, load: OddsLoader) -> dict[str, Any] | None:
+        """Return the odds of a market through the strategy, recording age and staleness."""
+        await self.start()
+        entry = await self.strategy.get(market_id, load)
+        if entry is None:
+            return None
+
+        served_at = now_ms()
+        self.stats.odds_age.add(max(0, served_at - entry.loaded_at_ms))
+        staleness = self.staleness.staleness_ms(market_id, entry.odds["version"], served_at)
+        if staleness > 0:
+            self.stats.stale_reads += 1
+            self.stats.odds_staleness.add(staleness)
+        return entry.odds
+
+    async def invalidate_odds(self, market_id: int, version: int | None = None, changed_at_ms: int | None = None) -> None:
+        """Apply and announce an odds change; call it after the database commit.
+
+        NOTE: under `ttl` and `xfetch` nothing is deleted, so other nodes serve the old
+        odds until their key expires; that is the promise those strategies make.
+        """
+        await self.start()
+        await self.strategy.invalidate(market_id)
+        changed_at = changed_at_ms if changed_at_ms is not None else now_ms()
+        if version is not None:
+            self.staleness.record(market_id, version, changed_at)
+        message = json.dumps({"market_id": market_id, "version": version, "changed_at_ms": changed_at})
+        await self.client.publish(ODDS_CHANNEL, message)
+        logger.debug("cache: odds of market %s changed to version %s", market_id, version)
+
+    async def store_token(self, token_digest: str, user_id: int) -> None:
+        await self.client.set(token_key(token_digest), str(user_id), ex=self.token_ttl_seconds)
+
+    async def user_for_token(self, token_digest: str) -> int | None:
+        """Return the user id a token digest maps to, or None when unknown or expired."""
+        value = await self.client.get(token_key(token_digest))
+        if value is None:
+            self.stats.token_misses += 1
+            return None
+        self.stats.token_hits += 1
+        return int(value)
+
+    def count_request(self, route: str) -> None:
+        self.stats.requests[route] += 1
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.client.aclose()
+
+    async def _listen(self) -> None:
+        """Follow the odds channel, subscribing again after a lost connection."""
+        while True:
+            try:
+                await self._follow_channel()
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as err:
+                self.stats.subscription_losses += 1
+                self.strategy.on_subscription_lost()
+                logger.warning("cache: odds subscription lost (%s); subscribing again in %s s", err, RESUBSCRIBE_DELAY_SECONDS)
+                # Readers wait only for the first attempt, never for a Redis that is down.
+                self._first_attempt.set()
+                await asyncio.sleep(RESUBSCRIBE_DELAY_SECONDS)
+
+    async def _follow_channel(self) -> None:
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(ODDS_CHANNEL)
+            self.strategy.on_subscribed()
+            self._first_attempt.set()
+            logger.info("cache: subscribed to %s", ODDS_CHANNEL)
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    await self._apply_change(message["data"])
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _apply_change(self, data: bytes) -> None:
+        try:
+            change = json.loads(data)
+            market_id = int(change["market_id"])
+        except (ValueError, KeyError, TypeError) as err:
+            logger.warning("cache: ignored a malformed odds change %r: %s", data[:200], err)
+            return
+        self.stats.invalidations_received += 1
+        if change.get("version") is not None:
+            self.staleness.record(market_id, int(change["version"]), int(change["changed_at_ms"]))
+        await self.strategy.on_invalidation(market_id)
