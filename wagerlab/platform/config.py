@@ -48,6 +48,10 @@ class PlatformConfig:
     token_ttl_seconds: int = 3600
     confirmations: int = 0
     log_chunk_blocks: int = 2000
+    reconcile_interval_seconds: float = 30.0
+    """Seconds between the reconciliation rounds of the monitors process; 0 turns them off."""
+    alert_webhook_url: str | None = None
+    """URL that receives every alert as a JSON POST; None only stores and logs alerts."""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

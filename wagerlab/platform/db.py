@@ -155,10 +155,32 @@ class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entries"
 
     id: int | None = Field(default=None, primary_key=True)
-    event_id: int = Field(foreign_key="chain_events.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="chain_events.id", index=True)
+    """The applied log that moved the balance; None for the legs of a correction."""
+    correction_id: int | None = Field(default=None, foreign_key="corrections.id", index=True)
+    """The reconciliation correction that moved the balance; None for the legs of a log."""
     account: str = Field(index=True, max_length=80)
-    """`available:ADDRESS`, `staked:ADDRESS`, `wallet:ADDRESS` (outside the book) or `house`."""
+    """`available:ADDRESS`, `staked:ADDRESS`, `wallet:ADDRESS` (outside the book), `house`,
+    or `reconciliation` (the other side of a correction's legs)."""
     amount: int = Field(sa_type=BigInteger)
+
+
+class Correction(SQLModel, table=True):
+    """One divergence between the database and the chain that reconciliation repaired."""
+
+    __tablename__ = "corrections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True, max_length=32)
+    """What was corrected, e.g. `available`, `staked`, `bet_fields`, `bet_status`, `market_status`."""
+    subject: str = Field(max_length=80)
+    """The address, `bet N` or `market N` the correction changed."""
+    before: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    after: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    reason: str
+    block_number: int = Field(sa_type=BigInteger)
+    """The chain block whose state the database was compared with."""
+    created_at: int = Field(default_factory=now_ms, sa_type=BigInteger, index=True)
 
 
 class MonitorCursor(SQLModel, table=True):

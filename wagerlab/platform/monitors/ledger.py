@@ -59,6 +59,14 @@ def write_legs(session: Session, event_id: int, legs: Sequence[Leg]) -> None:
         _move_balance(session, leg.account, leg.amount)
 
 
+def write_correction_legs(session: Session, correction_id: int, legs: Sequence[Leg]) -> None:
+    """Insert the legs of one reconciliation correction and move the balances they name."""
+    check_balanced(f"correction {correction_id}", legs)
+    for leg in legs:
+        session.add(LedgerEntry(correction_id=correction_id, account=leg.account, amount=leg.amount))
+        _move_balance(session, leg.account, leg.amount)
+
+
 def reverse_legs(session: Session, event_id: int) -> list[Leg]:
     """Delete the legs of one event and undo their balance moves; return the deleted legs."""
     rows = session.exec(select(LedgerEntry).where(LedgerEntry.event_id == event_id)).all()

@@ -112,14 +112,27 @@ async def serve_monitors(config: PlatformConfig, stop: asyncio.Event, *, engine:
     server = _HealthServer(uvicorn.Config(build_health_app(supervisor), log_level="warning", lifespan="off"))
     server_task = asyncio.create_task(server.serve(sockets=[health_socket]), name="monitors-health")
     logger.info("monitors starting; health at http://%s:%s/health", host, port)
+    reconciler = _start_reconciler(config, engine, stop)
 
     try:
         await supervisor.run(stop)
     finally:
         server.should_exit = True
         await server_task
+        if reconciler is not None:
+            await reconciler
         logger.info("monitors stopped")
     return supervisor
+
+
+def _start_reconciler(config: PlatformConfig, engine: Engine, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    if config.reconcile_interval_seconds <= 0:
+        logger.info("scheduled reconciliation is off (reconcile_interval_seconds is %s)", config.reconcile_interval_seconds)
+        return None
+    # Imported here because wagerlab.platform.reconcile imports this package.
+    from wagerlab.platform.reconcile import run_reconciler
+
+    return asyncio.create_task(run_reconciler(engine, config, stop, config.reconcile_interval_seconds), name="reconciler")
 
 
 def run_monitors(config: PlatformConfig) -> None:
