@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
+from wagerlab.logs import RequestIdMiddleware
 from wagerlab.platform import api, chainapi
 from wagerlab.platform.api.chainapi_client import ChainapiClient
 from wagerlab.platform.auth import Passwords
@@ -27,6 +28,7 @@ from wagerlab.platform.cache import PlatformCache
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import create_tables, make_engine
 from wagerlab.platform.errors import PlatformError
+from wagerlab.platform.metrics import AlertCollector, CacheCollector, ChainTransactionCollector, MetricsMiddleware, ServiceMetrics
 from wagerlab.platform.quotes import ChainClock, Clock
 
 logger = logging.getLogger(__name__)
@@ -114,9 +116,16 @@ def build_api_app(
                 await cache.close()
             logger.info("api stopped")
 
+    metrics = ServiceMetrics("api")
+    metrics.register(CacheCollector(lambda: cache.stats.to_json()))
+    metrics.register(AlertCollector(engine))
     app = Starlette(
-        routes=api.routes,
-        middleware=[Middleware(api.RequestCounter)],
+        routes=[*api.routes, metrics.route()],
+        middleware=[
+            Middleware(RequestIdMiddleware, service="api"),
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(api.RequestCounter),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
@@ -142,7 +151,14 @@ def build_chainapi_app(config: PlatformConfig, *, engine: Engine | None = None, 
                 await tracker
             logger.info("chainapi stopped")
 
-    app = Starlette(routes=chainapi.routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    metrics = ServiceMetrics("chainapi")
+    metrics.register(ChainTransactionCollector(engine))
+    app = Starlette(
+        routes=[*chainapi.routes, metrics.route()],
+        middleware=[Middleware(RequestIdMiddleware, service="chainapi"), Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
     app.state.chainapi = context
     return app
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from wagerlab.logs import request_id_headers
 from wagerlab.platform.errors import (
     ChainError,
     NotFoundError,
@@ -33,7 +34,7 @@ class ChainapiClient:
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            response = await self.http.request(method, path, json=body)
+            response = await self.http.request(method, path, json=body, headers=request_id_headers())
         except httpx.TransportError as err:
             logger.error("chainapi unreachable at %s %s: %r", method, path, err)
             raise ServiceUnavailableError(f"chainapi is unreachable at {self.http.base_url}: {err!r}") from err

@@ -19,12 +19,14 @@ from typing import Any
 import uvicorn
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import create_tables, make_engine
+from wagerlab.platform.metrics import MetricsMiddleware, MonitorCollector, ServiceMetrics
 from wagerlab.platform.monitors.base import LogMonitor
 from wagerlab.platform.monitors.bets import BetsMonitor
 from wagerlab.platform.monitors.errors import HealthServerError
@@ -79,7 +81,12 @@ def build_health_app(supervisor: Supervisor) -> Starlette:
         body = supervisor.health()
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
-    return Starlette(routes=[Route("/health", health, methods=["GET"])])
+    metrics = ServiceMetrics("monitors")
+    metrics.register(MonitorCollector(supervisor.health))
+    return Starlette(
+        routes=[Route("/health", health, methods=["GET"]), metrics.route()],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+    )
 
 
 def bind_health_socket(host: str, port: int) -> socket.socket:
