@@ -12,7 +12,6 @@ import httpx
 import uvicorn
 from eth_account import Account
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -26,7 +25,7 @@ from wagerlab.platform.api.chainapi_client import ChainapiClient
 from wagerlab.platform.auth import Passwords
 from wagerlab.platform.cache import PlatformCache
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import create_tables, make_engine
+from wagerlab.platform.db import make_engine, migrate
 from wagerlab.platform.errors import PlatformError
 from wagerlab.platform.metrics import AlertCollector, CacheCollector, ChainTransactionCollector, MetricsMiddleware, ServiceMetrics
 from wagerlab.platform.quotes import ChainClock, Clock
@@ -65,15 +64,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 
-def _create_tables(engine: Engine) -> None:
-    try:
-        create_tables(engine)
-    except OperationalError as err:
-        # Two services starting together can race to create one table; the loser's tables
-        # exist by now, created by the winner.
-        logger.warning("creating tables raced with another process: %s", err)
-
-
 def build_api_app(
     config: PlatformConfig,
     *,
@@ -87,7 +77,7 @@ def build_api_app(
     The default clock reads the latest block from `config.rpc_url`.
     """
     engine = engine or make_engine(config.db_url)
-    _create_tables(engine)
+    migrate(engine)
     owns_cache = cache is None
     cache = cache or PlatformCache.from_config(config)
     owns_client = chainapi_client is None
@@ -136,7 +126,7 @@ def build_api_app(
 def build_chainapi_app(config: PlatformConfig, *, engine: Engine | None = None, w3: AsyncWeb3 | None = None) -> Starlette:
     """Return the chainapi app; its lifespan runs the receipt tracker in the background."""
     engine = engine or make_engine(config.db_url)
-    _create_tables(engine)
+    migrate(engine)
     w3 = w3 or AsyncWeb3(AsyncHTTPProvider(config.rpc_url))
     context = chainapi.ChainapiContext.create(config, engine, w3)
 

@@ -138,7 +138,8 @@ class ChainEvent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_chain_event"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    chain_id: int
+    chain_id: int = Field(sa_type=BigInteger)
+    """EIP-155 chain id; the dev node's is above 2**31, too large for a 32-bit column."""
     tx_hash: str = Field(max_length=66)
     log_index: int
     block_number: int = Field(index=True, sa_type=BigInteger)
@@ -263,7 +264,15 @@ def make_engine(url: str) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
+    """Create every table straight from the models, without Alembic; for tests on a new database."""
     SQLModel.metadata.create_all(engine)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision; services and the runner call it at start."""
+    from wagerlab.platform.migrations import upgrade_to_head
+
+    upgrade_to_head(engine)
 
 
 @contextmanager

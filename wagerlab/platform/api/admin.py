@@ -6,7 +6,9 @@ import logging
 import uuid
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -55,13 +57,18 @@ def _check_outcomes(body: Body) -> list[str]:
 
 
 def _insert_market(engine: Engine, market: Market, odds: MarketOdds) -> None:
-    with write_session(engine) as session:
-        if session.get(Market, market.market_id) is not None:
-            raise ConflictError(f"market {market.market_id} already exists", field="market_id")
-        # Copies, because the session expires the objects it committed.
-        session.add(Market(**market.model_dump()))
-        session.flush()
-        session.add(MarketOdds(**odds.model_dump()))
+    try:
+        with write_session(engine) as session:
+            if session.get(Market, market.market_id) is not None:
+                raise ConflictError(f"market {market.market_id} already exists", field="market_id")
+            # Copies, because the session expires the objects it committed.
+            session.add(Market(**market.model_dump()))
+            session.flush()
+            session.add(MarketOdds(**odds.model_dump()))
+    except IntegrityError as err:
+        # On PostgreSQL two requests for one id can both pass the check; the primary key
+        # rejects the second insert.
+        raise ConflictError(f"market {market.market_id} already exists", field="market_id") from err
 
 
 def _delete_market(engine: Engine, market_id: int) -> None:
@@ -105,7 +112,8 @@ async def create_market(request: Request) -> JSONResponse:
 def _update_odds(engine: Engine, market_id: int, odds_body: Any) -> MarketOdds:
     with write_session(engine) as session:
         market = session.get(Market, market_id)
-        row = session.get(MarketOdds, market_id)
+        # FOR UPDATE keeps concurrent odds changes from reading one version and losing an increment.
+        row = session.get(MarketOdds, market_id, with_for_update=True)
         if market is None or row is None:
             raise NotFoundError(f"market {market_id} not found", field="market_id")
         if market.status != MarketStatus.OPEN:
@@ -130,11 +138,15 @@ async def update_odds(request: Request) -> JSONResponse:
 
 
 def _mark_closed(engine: Engine, market_id: int) -> None:
+    # One conditional UPDATE: a read-then-write could overwrite a `settled` status that
+    # the settlement monitor committed in between.
     with write_session(engine) as session:
-        market = session.get(Market, market_id)
-        if market is not None and market.status == MarketStatus.OPEN:
-            market.status = MarketStatus.CLOSED
-            session.add(market)
+        statement = (
+            update(Market)
+            .where(Market.market_id == market_id, Market.status == MarketStatus.OPEN)  # type: ignore[arg-type]
+            .values(status=MarketStatus.CLOSED)
+        )
+        session.execute(statement)
 
 
 async def close_market(request: Request) -> JSONResponse:

@@ -55,7 +55,10 @@ def update_transaction(engine: Engine, tx_id: str, *, only_if_pending: bool = Fa
     tracker stored in the meantime.
     """
     with write_session(engine) as session:
-        row = session.get(ChainTransaction, tx_id)
+        # FOR UPDATE, so that on PostgreSQL the status check and the write see the same row
+        # while the sender and the receipt tracker update it at once (SQLite ignores it and
+        # holds the whole database's write lock instead).
+        row = session.get(ChainTransaction, tx_id, with_for_update=True)
         if row is None:
             raise KeyError(f"chain transaction {tx_id!r} not found")
         if only_if_pending and row.status != TxStatus.PENDING:

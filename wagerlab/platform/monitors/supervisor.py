@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import create_tables, make_engine
+from wagerlab.platform.db import make_engine, migrate
 from wagerlab.platform.metrics import MetricsMiddleware, MonitorCollector, ServiceMetrics
 from wagerlab.platform.monitors.base import LogMonitor
 from wagerlab.platform.monitors.bets import BetsMonitor
@@ -112,7 +112,7 @@ class _HealthServer(uvicorn.Server):
 async def serve_monitors(config: PlatformConfig, stop: asyncio.Event, *, engine: Engine | None = None, **options: float) -> Supervisor:
     """Run the monitors and the health server until `stop` is set; return the supervisor."""
     engine = engine or make_engine(config.db_url)
-    create_tables(engine)
+    migrate(engine)
     supervisor = Supervisor(build_monitors(config, engine, **options))
     health_socket = bind_health_socket(config.host, config.monitors_port)
     host, port = health_socket.getsockname()[:2]
