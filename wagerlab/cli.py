@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,18 +21,14 @@ EXIT_OK = 0
 EXIT_INVARIANT_FAILED = 1
 EXIT_INVALID_SCENARIO = 2
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMAT_ENV = "WAGERLAB_LOG_FORMAT"
+"""Environment variable with the log format, so that the processes a run starts inherit it."""
 
 
 def _configure_logging(level: str, console_level: str | None = None) -> None:
-    root = logging.getLogger()
-    root.setLevel(level.upper())
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel((console_level or level).upper())
-    console.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(console)
-    # httpx logs every request at INFO; the services log their own requests.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from wagerlab.logs import configure_logging
+
+    configure_logging(level, os.environ.get(LOG_FORMAT_ENV, "text"), console_level=console_level)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -91,10 +88,32 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
 
 
 def _cmd_chain(args: argparse.Namespace) -> int:
+    from wagerlab.chain.errors import InvalidParams, StateFileError
+    from wagerlab.chain.faults import parse_fault_settings
     from wagerlab.chain.server import run_node
 
     _configure_logging(args.log_level)
-    run_node(args.host, args.port, accounts=args.accounts, log_level=args.log_level, ready_file=args.ready_file)
+    try:
+        faults = parse_fault_settings(
+            {
+                "delay_ms": args.fault_delay_ms,
+                "delay_share": args.fault_delay_share,
+                "fail_share": args.fault_fail_share,
+                "seed": args.fault_seed,
+            }
+        )
+        run_node(
+            args.host,
+            args.port,
+            accounts=args.accounts,
+            log_level=args.log_level,
+            ready_file=args.ready_file,
+            state_file=args.state,
+            faults=faults,
+        )
+    except (InvalidParams, StateFileError) as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
     return EXIT_OK
 
 
@@ -111,14 +130,47 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from wagerlab.platform.app import run_api
 
         run_api(config)
+    elif args.service == "stream":
+        from wagerlab.platform.stream import run_stream
+
+        run_stream(config)
     elif args.service == "chainapi":
         from wagerlab.platform.app import run_chainapi
 
         run_chainapi(config)
+    elif args.service == "gateway":
+        from wagerlab.platform.gateway import run_gateway
+
+        run_gateway(config)
     else:
         from wagerlab.platform.monitors import run_monitors
 
         run_monitors(config)
+    return EXIT_OK
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    import json
+
+    from web3 import HTTPProvider, Web3
+
+    from wagerlab.platform.config import ConfigError, PlatformConfig
+    from wagerlab.platform.db import make_engine
+    from wagerlab.platform.reconcile import ReconcileError, reconcile
+
+    _configure_logging(args.log_level)
+    try:
+        config = _with_backends(PlatformConfig.load(args.config), args)
+    except ConfigError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
+    w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 60}))
+    try:
+        report = reconcile(make_engine(config.db_url), w3, config, timeout=args.timeout)
+    except ReconcileError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.as_dict(), indent=2))
     return EXIT_OK
 
 
@@ -143,6 +195,73 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cmd_forensics(args: argparse.Namespace) -> int:
+    import json
+
+    from wagerlab.platform.gateway.forensics import ForensicLog, ForensicLogError, ForensicQuery, verify_chain
+
+    try:
+        count = verify_chain(args.log)
+        query = ForensicQuery(ip=args.ip, account=args.account, since=args.since, until=args.until)
+        entries = ForensicLog(args.log).query(query)
+    except ForensicLogError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return 1
+    for entry in entries:
+        print(json.dumps(entry, sort_keys=True))
+    print(f"{len(entries)} of {count} entries match; hash chain intact", file=sys.stderr)
+    return EXIT_OK
+
+
+def _time_argument(text: str) -> float:
+    """Parse Unix seconds or an ISO 8601 time (UTC unless it names an offset)."""
+    from datetime import UTC, datetime
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"invalid time {text!r}: give Unix seconds or ISO 8601 such as 2026-12-04T21:30:00") from err
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from wagerlab.sim.stack import StackError
+    from wagerlab.sim.up import UpError, UpOptions, run_until_stopped, start_platform, stop_on_signals
+
+    _configure_logging("info", console_level="info" if args.verbose else "warning")
+    options = UpOptions(
+        run_dir=args.out, nodes=args.nodes, db_url=args.db, redis_url=args.redis, strategy=args.strategy, odds_ttl_seconds=args.ttl
+    )
+    try:
+        platform = start_platform(options)
+    except (UpError, StackError) as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
+    try:
+        for name, url in platform.urls().items():
+            print(f"{name:9} {' '.join(url) if isinstance(url, list) else url}")
+        print(f"admin token in {args.out / 'platform.json'}; logs in {args.out / 'logs'}; Ctrl-C stops everything", flush=True)
+        run_until_stopped(platform, should_stop=stop_on_signals())
+    except StackError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return 1
+    finally:
+        platform.stop()
+    return EXIT_OK
+
+
+def _add_strategy_options(parser: argparse.ArgumentParser, *, allow_all: bool = False) -> None:
+    from wagerlab.platform.cache.strategies import STRATEGIES
+
+    names = [*STRATEGIES, "all"] if allow_all else list(STRATEGIES)
+    parser.add_argument("--strategy", default="ttl-broadcast", choices=names, help="how the api caches odds (default: ttl-broadcast)")
+    parser.add_argument("--ttl", type=int, default=30, help="odds cache TTL in seconds (default: 30)")
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
     from wagerlab.chain.compiler import CompilerError, compile_contracts
 
@@ -159,6 +278,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wagerlab", description=__doc__)
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help=f"format of log lines on stderr and in a run's service logs: text, or one JSON object per line "
+        f"(default: ${LOG_FORMAT_ENV} or text)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a scenario on the full stack and check every invariant")
@@ -185,22 +310,52 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--accounts", type=int, default=10, help="number of funded dev accounts (default: 10)")
     chain.add_argument("--ready-file", type=Path, help="write the node's URLs as JSON to this file once it listens")
     chain.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    chain.add_argument("--state", type=Path, metavar="FILE", help="load the chain from FILE at start if it exists, save it there on stop")
+    chain.add_argument("--fault-delay-ms", type=int, default=0, help="delay of a delayed response, in milliseconds (default: 0)")
+    chain.add_argument("--fault-delay-share", type=float, default=0.0, help="share of responses to delay, 0 to 1 (default: 0)")
+    chain.add_argument("--fault-fail-share", type=float, default=0.0, help="share of responses to fail with JSON-RPC error -32603, 0 to 1 (default: 0)")
+    chain.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default: 0)")
     chain.set_defaults(handler=_cmd_chain)
 
     serve = commands.add_parser("serve", help="run one platform service")
-    serve.add_argument("service", choices=["api", "chainapi", "monitors"])
+    serve.add_argument("service", choices=["api", "chainapi", "monitors", "stream", "gateway"])
     serve.add_argument("--config", type=Path, required=True, help="platform config JSON written by `wagerlab run`")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _add_backend_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
+    forensics = commands.add_parser("forensics", help="verify the gateway's forensic log and print the matching entries as JSON lines")
+    forensics.add_argument("--log", type=Path, required=True, help="forensic log file, e.g. runs/NAME/forensics.jsonl")
+    forensics.add_argument("--ip", help="only requests from this client IP")
+    forensics.add_argument("--account", help="only requests acting for this username ('admin' for the admin token)")
+    forensics.add_argument("--since", type=_time_argument, help="only requests at or after this time (Unix seconds or ISO 8601)")
+    forensics.add_argument("--until", type=_time_argument, help="only requests at or before this time (Unix seconds or ISO 8601)")
+    forensics.set_defaults(handler=_cmd_forensics)
+
+    reconcile = commands.add_parser("reconcile", help="compare the database with the chain once, correct each divergence and print the corrections as JSON")
+    reconcile.add_argument("--config", type=Path, required=True, help="platform config JSON written by `wagerlab run`")
+    reconcile.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the monitors to finish one common block (default: 60)")
+    reconcile.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _add_backend_options(reconcile)
+    reconcile.set_defaults(handler=_cmd_reconcile)
+
     compile_ = commands.add_parser("compile", help="compile contracts/ with the pinned solc from npm")
     compile_.add_argument("--force", action="store_true", help="compile even when the sources have not changed")
     compile_.add_argument("--quiet", action="store_true", help="print nothing on success")
     compile_.set_defaults(handler=_cmd_compile)
+
+    up = commands.add_parser("up", help="run the node, N api processes and the other services until stopped")
+    up.add_argument("--nodes", type=int, default=1, help="api processes sharing one database and one Redis (default: 1; more need --redis)")
+    up.add_argument("--out", type=Path, default=Path("runs/up"), help="directory for configs, logs and the SQLite file (default: runs/up)")
+    up.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_strategy_options(up)
+    _add_backend_options(up)
+    up.set_defaults(handler=_cmd_up)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.log_format is not None:
+        os.environ[LOG_FORMAT_ENV] = args.log_format
     return args.handler(args)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,7 @@ from wagerlab.platform.reconcile import (
     reconcile_once,
     run_reconciler,
 )
+from wagerlab.sim.scenario import load_scenario
 from wagerlab.sim.invariants import check_bets, check_conservation, check_ledger, check_settlement, read_chain, read_db
 
 MARKET = 7
@@ -336,3 +340,41 @@ def test_scheduled_reconciler_in_monitors_process(chain: Chain, tmp_path: Path) 
 
     assert account(engine, alice.address) == (1_000_000, 0)
     assert len(corrections(engine)) == 1
+
+
+def test_reconcile_command_prints_corrections(chain: Chain, deposited: tuple[PlatformConfig, Engine], tmp_path: Path) -> None:
+    config, engine = deposited
+    alice = chain.bettors[0]
+    config_path = tmp_path / "platform.json"
+    config.dump(config_path)
+    double_credit(engine, alice.address, 1_000_000)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "wagerlab", "reconcile", "--config", str(config_path), "--timeout", "5"], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["block_number"] == chain.w3.eth.block_number
+    assert [(item["kind"], item["subject"]) for item in printed["corrections"]] == [("available", alice.address)]
+    assert account(engine, alice.address) == (1_000_000, 0)
+
+
+def test_reconcile_command_times_out(chain: Chain, tmp_path: Path) -> None:
+    config, _engine = platform_config(chain, tmp_path)
+    config_path = tmp_path / "platform.json"
+    config.dump(config_path)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "wagerlab", "reconcile", "--config", str(config_path), "--timeout", "0.2"], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 1
+    assert "monitors are running" in result.stderr
+
+
+def test_divergence_scenario_asks_for_reconcile() -> None:
+    scenario = load_scenario(Path(__file__).parents[2] / "scenarios" / "faults" / "db_divergence.toml")
+
+    assert scenario.platform.reconcile is True
+    assert [fault.kind for fault in scenario.faults] == ["double_credit", "bet_stake_edit"]

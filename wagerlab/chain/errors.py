@@ -96,3 +96,7 @@ class FilterNotFound(NodeError):
     """A filter id that is not installed; geth and anvil send "filter not found"."""
 
     code = SERVER_ERROR
+
+
+class StateFileError(Exception):
+    """A `--state` file cannot be read, does not fit this node, or fails to replay."""

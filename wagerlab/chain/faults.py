@@ -1,10 +1,11 @@
 """Seeded fault injection for the node's JSON-RPC responses (`wagerlab_setFaults`).
 
-For each response the injector draws one number from its own seeded generator: below
-`fail_share` the response is replaced by a JSON-RPC error -32603 (over HTTP with status
-200, so a client sees the same failure on both transports); otherwise, below
-`fail_share + delay_share`, the response waits `delay_ms` milliseconds first. The
-`wagerlab_*` control methods are never faulted, so a test can always switch faults off.
+For each response the injector draws one number from its own seeded generator. Below
+`fail_share`, the response is replaced by JSON-RPC error -32603. Over HTTP that error
+comes with status 200, so a client sees the same failure on both transports. Below
+`fail_share + delay_share`, the response waits `delay_ms` milliseconds first. Each item
+of a batch gets its own draw. The `wagerlab_*` control methods are never faulted, so a
+test can always switch faults off.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from wagerlab.chain.errors import InvalidParams
 logger = logging.getLogger(__name__)
 
 MAX_DELAY_MS: Final = 60_000
+FAULT_KEYS: Final = ("delay_ms", "delay_share", "fail_share", "seed")
 
 
 class Fault(Enum):
@@ -48,10 +50,14 @@ class FaultInjector:
     def active(self) -> bool:
         return self.settings.delay_share > 0 or self.settings.fail_share > 0
 
-    def configure(self, settings: FaultSettings) -> None:
+    def configure(self, settings: FaultSettings) -> dict[str, int]:
+        """Apply new settings and restart the generator; return the counts under the old ones."""
+        counts = {fault.value: count for fault, count in self.counts.items()}
         self.settings = settings
         self._random = random.Random(settings.seed)
+        self.counts = {fault: 0 for fault in Fault}
         logger.info("fault injection set to %s", settings)
+        return counts
 
     def draw(self) -> Fault:
         if not self.active:
@@ -70,16 +76,17 @@ class FaultInjector:
 def parse_fault_settings(value: Any) -> FaultSettings:
     """Decode the object of `wagerlab_setFaults`; every key is optional and defaults to 0."""
     if not isinstance(value, dict):
-        raise InvalidParams("faults", f"expected an object with delay_ms, delay_share, fail_share, seed; got {value!r}")
-    unknown = set(value) - {"delay_ms", "delay_share", "fail_share", "seed"}
+        raise InvalidParams("faults", f"expected an object with keys {list(FAULT_KEYS)}, got {value!r}")
+    unknown = set(value) - set(FAULT_KEYS)
     if unknown:
-        raise InvalidParams("faults", f"unknown keys {sorted(unknown)}; expected delay_ms, delay_share, fail_share, seed")
+        raise InvalidParams("faults", f"unknown keys {sorted(unknown)}, expected some of {list(FAULT_KEYS)}")
     delay_ms = _integer(value.get("delay_ms", 0), "faults.delay_ms", MAX_DELAY_MS)
     seed = _integer(value.get("seed", 0), "faults.seed", 2**63)
     delay_share = _share(value.get("delay_share", 0), "faults.delay_share")
     fail_share = _share(value.get("fail_share", 0), "faults.fail_share")
     if delay_share + fail_share > 1:
-        raise InvalidParams("faults", f"delay_share + fail_share must be at most 1, got {delay_share + fail_share}")
+        total = delay_share + fail_share
+        raise InvalidParams("faults", f"delay_share + fail_share must be at most 1, got {total}")
     return FaultSettings(delay_ms=delay_ms, delay_share=delay_share, fail_share=fail_share, seed=seed)
 
 

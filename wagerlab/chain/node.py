@@ -39,6 +39,7 @@ from wagerlab.chain.errors import (
     MethodNotFound,
     NodeError,
     ResourceNotFound,
+    StateFileError,
     TransactionRejected,
 )
 from wagerlab.chain.filters import FilterRegistry
@@ -111,11 +112,13 @@ class BlockListener(Protocol):
 class Node:
     """An automining development chain that answers Ethereum JSON-RPC methods."""
 
-    def __init__(self, accounts: int = DEV_ACCOUNT_COUNT) -> None:
+    def __init__(self, accounts: int = DEV_ACCOUNT_COUNT, genesis_timestamp: int | None = None) -> None:
         if accounts < 1:
             raise ValueError(f"a node needs at least one dev account, got accounts={accounts!r}")
         genesis_state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
-        self._backend = PyEVMBackend(genesis_state=genesis_state)
+        overrides = None if genesis_timestamp is None else {"timestamp": genesis_timestamp}
+        genesis_parameters = PyEVMBackend.generate_genesis_params(overrides=overrides)
+        self._backend = PyEVMBackend(genesis_parameters=genesis_parameters, genesis_state=genesis_state)
         self._lock = threading.RLock()
         self._block_cache: OrderedDict[bytes, BlockRecord] = OrderedDict()
         self._snapshots: dict[int, bytes] = {}
@@ -130,6 +133,7 @@ class Node:
         # them, so that a state dump can replay them.
         self.balance_edits: dict[int, list[tuple[bytes, int]]] = {}
         self._accounts = tuple(self._backend.get_accounts())
+        self.account_count = accounts
         self.chain_id: int = self._backend.chain.chain_id
         self._methods: dict[str, Handler] = self._method_table()
 
@@ -811,6 +815,67 @@ class Node:
     def _drop_balance_edits_after(self, number: int) -> None:
         for edited in [n for n in self.balance_edits if n > number]:
             del self.balance_edits[edited]
+
+
+    # -- state export and replay ------------------------------------------------------
+
+    def export_blocks(self) -> list[ExportedBlock]:
+        """Return every canonical block after genesis as replayable raw transactions."""
+        with self._lock:
+            chain = self._chain
+            blocks = []
+            for number in range(1, self._head().block_number + 1):
+                block = chain.get_canonical_block_by_number(number)
+                blocks.append(
+                    ExportedBlock(
+                        number=number,
+                        timestamp=block.header.timestamp,
+                        balance_edits=tuple(self.balance_edits.get(number, ())),
+                        transactions=tuple(tx.encode() for tx in block.transactions),
+                    )
+                )
+            return blocks
+
+    def replay_block(self, exported: ExportedBlock) -> None:
+        """Mine `exported` again on top of the head: balance edits first, then transactions."""
+        with self._lock:
+            expected = self._head().block_number + 1
+            if exported.number != expected:
+                raise StateFileError(f"block {exported.number} cannot follow the head, expected block {expected}")
+            self._next_timestamp = exported.timestamp
+            self._prepare_pending_header()
+            for address, balance in exported.balance_edits:
+                self._write_balance(address, balance)
+                self.balance_edits.setdefault(exported.number, []).append((address, balance))
+            for raw in exported.transactions:
+                try:
+                    self._apply(lambda: self._backend.send_raw_transaction(raw))
+                except TransactionRejected as err:
+                    raise StateFileError(f"block {exported.number}: transaction rejected: {err.message}") from err
+            self._mine()
+
+    @property
+    def genesis_timestamp(self) -> int:
+        return int(self._chain.get_canonical_block_header_by_number(0).timestamp)
+
+    @property
+    def time_offset(self) -> int:
+        return self._time_offset
+
+    @time_offset.setter
+    def time_offset(self, seconds: int) -> None:
+        with self._lock:
+            self._time_offset = seconds
+
+
+@dataclass(frozen=True)
+class ExportedBlock:
+    """One block of a state file: its timestamp, anvil_setBalance edits and raw transactions."""
+
+    number: int
+    timestamp: int
+    balance_edits: tuple[tuple[bytes, int], ...]
+    transactions: tuple[bytes, ...]
 
 
 class IntervalMiner:

@@ -42,6 +42,7 @@ from wagerlab.chain.errors import (
 )
 from wagerlab.chain.faults import Fault, FaultInjector, FaultSettings, parse_fault_settings
 from wagerlab.chain.node import LogEntry, NewBlock, Node
+from wagerlab.chain.state import dump_state, load_state
 
 logger = logging.getLogger(__name__)
 
@@ -309,8 +310,7 @@ class RpcServer:
     async def _run_control(self, method: str, params: list[Any]) -> Any:
         """Run a `wagerlab_*` fault-injection method; these are never faulted themselves."""
         if method == "wagerlab_setFaults":
-            self.faults.configure(parse_fault_settings(rpc.param(params, 0, "faults")))
-            return True
+            return self.faults.configure(parse_fault_settings(rpc.param(params, 0, "faults")))
         if method == "wagerlab_dropConnections":
             return self.hub().close_all()
         loop = asyncio.get_running_loop()
@@ -421,12 +421,17 @@ def _parse_request(message: Any) -> tuple[Any, str, list[Any], bool]:
 
 
 def build_app(
-    node: Node, *, send_queue_limit: int = SEND_QUEUE_LIMIT, faults: FaultSettings | None = None
+    node: Node,
+    *,
+    send_queue_limit: int = SEND_QUEUE_LIMIT,
+    faults: FaultSettings | None = None,
+    state_file: Path | None = None,
 ) -> Starlette:
     """Build the ASGI app serving `node` over HTTP `POST /` and WebSocket `/`.
 
     `send_queue_limit` is how many messages a WebSocket client may fall behind before
-    the server closes its connection. `faults` sets fault injection from the start.
+    the server closes its connection. `faults` sets fault injection from the start. With
+    `state_file`, the chain is saved there when the app shuts down.
     """
     server = RpcServer(node, send_queue_limit, faults)
 
@@ -438,6 +443,11 @@ def build_app(
             yield
         finally:
             server.close()
+            node.close()
+            # NOTE: saved here, not after uvicorn returns, because uvicorn re-raises
+            # SIGTERM once the server has stopped, which ends the process at once.
+            if state_file is not None:
+                dump_state(node, state_file)
             logger.info("chain node app stopped")
 
     app = Starlette(
@@ -458,16 +468,23 @@ def run_node(
     accounts: int = DEV_ACCOUNT_COUNT,
     log_level: str = "info",
     ready_file: Path | None = None,
+    state_file: Path | None = None,
+    faults: FaultSettings | None = None,
 ) -> None:
-    """Serve a fresh chain on host:port until SIGINT or SIGTERM.
+    """Serve a chain on host:port until SIGINT or SIGTERM.
 
     With `ready_file`, write `{"http": URL, "ws": URL}` to it once the socket listens;
-    port 0 picks a free port, and the file carries the one chosen.
+    port 0 picks a free port, and the file carries the one chosen. With `state_file`, the
+    chain is loaded from that file when it exists and saved to it when the server stops.
+    Raises `StateFileError` when the file exists but cannot be replayed.
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    node = Node(accounts=accounts)
+    if state_file is not None and state_file.exists():
+        node = load_state(state_file, accounts)
+    else:
+        node = Node(accounts=accounts)
     config = uvicorn.Config(
-        build_app(node),
+        build_app(node, faults=faults, state_file=state_file),
         host=host,
         port=port,
         log_level=log_level,

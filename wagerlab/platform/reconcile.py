@@ -317,6 +317,8 @@ def _plan_markets(chain: ChainView, db: DbView) -> list[PlannedCorrection]:
         if status_code == 3:
             expected.update(winning_outcome=chain.winning_outcome[market_id], total_payout=chain.total_payout.get(market_id))
         actual = {"status": row.status.value, "winning_outcome": row.winning_outcome, "total_payout": row.total_payout}
+        if status_code == 1 and row.status == MarketStatus.CLOSED:
+            continue  # the api marks a market closed once its closeMarket is mined, ahead of the monitors
         if expected != actual:
             reason = f"market {market_id} has chain status {status_code} at block {chain.block_number}"
             planned.append(_update_market(market_id, actual, expected, reason))

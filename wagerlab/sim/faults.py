@@ -2,7 +2,9 @@
 
 `double_credit` edits the database behind the platform's back: it credits the first
 applied deposit a second time, with balanced ledger legs, as a monitor that applied one
-log twice would. The conservation invariant must catch it.
+log twice would. The conservation invariant must catch it. `bet_stake_edit` halves the
+stake of the first bet row, so the settlement monitor later releases the wrong amount.
+Reconciliation repairs both.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlmodel import select
 from web3 import Web3
 
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import Account, ChainEvent, LedgerEntry, write_session
+from wagerlab.platform.db import Account, Bet, ChainEvent, LedgerEntry, write_session
 from wagerlab.sim.stack import Stack
 
 logger = logging.getLogger(__name__)
@@ -63,5 +65,19 @@ def _double_credit(context: FaultContext) -> str:
     return f"credited deposit {deposit.tx_hash}:{deposit.log_index} of {amount} to {address} a second time"
 
 
-INJECTORS: dict[str, Callable[[FaultContext], str]] = {"double_credit": _double_credit}
+def _bet_stake_edit(context: FaultContext) -> str:
+    with write_session(context.engine) as session:
+        bet = session.exec(select(Bet).order_by(Bet.bet_id).limit(1)).first()
+        if bet is None:
+            raise FaultError("bet_stake_edit needs an applied bet; inject it after the betting phase")
+        before = bet.stake
+        bet.stake = max(1, before // 2)
+        session.add(bet)
+    return f"changed the stake of bet {bet.bet_id} from {before} to {bet.stake} in the database only"
+
+
+INJECTORS: dict[str, Callable[[FaultContext], str]] = {
+    "double_credit": _double_credit,
+    "bet_stake_edit": _bet_stake_edit,
+}
 """Fault kinds by name; each injector returns the report's detail text."""

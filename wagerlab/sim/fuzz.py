@@ -23,7 +23,7 @@ from wagerlab.sim.scenario import Scenario, load_scenario
 
 logger = logging.getLogger(__name__)
 
-CORRUPTING_FAULTS = frozenset({"double_credit"})
+CORRUPTING_FAULTS = frozenset({"double_credit", "bet_stake_edit"})
 """Faults that corrupt the database on purpose. The fuzzer leaves them out by default
 because a run with one of them is expected to fail unless reconciliation repairs it."""
 

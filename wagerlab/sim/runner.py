@@ -22,6 +22,7 @@ from wagerlab.chain.compiler import CompilerError, load_artifacts
 from wagerlab.chain.deploy import DeploymentError, deploy_platform
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User
+from wagerlab.platform.reconcile import ReconcileError, reconcile
 from wagerlab.sim import faults
 from wagerlab.sim.actors import ActorError, Bettor, Operator, OddsFeed, Reporters, World, build_encoders
 from wagerlab.sim.apiclient import ApiError
@@ -119,6 +120,7 @@ def run_scenario(
         except ACTOR_FAILURES + (StackError,) as err:
             logger.error("the run stopped early: %s", err)
             context.errors.append(str(err))
+        _reconcile(context)
         invariants = _check(context)
         report = build_report(
             scenario=scenario,
@@ -169,6 +171,7 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends:
         api_port=free_port(),
         chainapi_port=free_port(),
         monitors_port=free_port(),
+        confirmations=scenario.platform.confirmations,
     )
     config_path = run_dir / "platform.json"
     config.dump(config_path)
@@ -312,6 +315,19 @@ def _alerts(engine: Engine) -> list[dict[str, Any]]:
 def _applied_event_count(engine: Engine) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(ChainEvent)).one()
+
+
+def _reconcile(context: RunContext) -> None:
+    """Reconcile the database with the chain when the scenario asks for it, so the check sees the repair."""
+    if not context.scenario.platform.reconcile:
+        return
+    try:
+        report = reconcile(context.engine, context.w3, context.config, timeout=CATCH_UP_TIMEOUT_SECONDS)
+    except ReconcileError as err:
+        logger.error("reconciliation before the invariant check failed: %s", err)
+        context.errors.append(f"reconciliation before the invariant check failed: {err}")
+        return
+    logger.info("reconciliation at block %s made %d correction(s)", report.block_number, len(report.corrections))
 
 
 def _check(context: RunContext) -> list[InvariantResult]:

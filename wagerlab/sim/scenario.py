@@ -74,6 +74,14 @@ class OracleSpec:
 
 
 @dataclass(frozen=True)
+class PlatformSpec:
+    confirmations: int = 0
+    """Blocks a log must be buried under before the monitors apply it."""
+    reconcile: bool = False
+    """When true, the runner reconciles the database with the chain before checking invariants."""
+
+
+@dataclass(frozen=True)
 class FaultSpec:
     kind: str
     at: str
@@ -92,6 +100,7 @@ class Scenario:
     odds_feed: OddsFeedSpec
     oracle: OracleSpec
     faults: tuple[FaultSpec, ...] = field(default=())
+    platform: PlatformSpec = field(default=PlatformSpec())
 
 
 PHASES = ("setup", "onboarding", "betting", "settlement", "claims")
@@ -154,7 +163,7 @@ def load_scenario(path: Path | str) -> Scenario:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ScenarioError.unreadable(path, f"not valid TOML: {err}") from err
 
-    root = _Reader(path, data, "", {"scenario", "house", "markets", "bettors", "odds_feed", "oracle", "faults"})
+    root = _Reader(path, data, "", {"scenario", "house", "markets", "bettors", "odds_feed", "oracle", "faults", "platform"})
     meta = root.table_of("scenario", {"name", "description", "seed"})
     house = root.table_of("house", {"funding"})
     markets = _load_markets(path, root.array_of_tables("markets"))
@@ -169,6 +178,14 @@ def load_scenario(path: Path | str) -> Scenario:
         odds_feed=_load_odds_feed(root.table_of("odds_feed", {"moves", "max_change_bps"})),
         oracle=OracleSpec(dissent=root.table_of("oracle", {"dissent"}).boolean("dissent", default=False)),
         faults=_load_faults(path, root.array_of_tables("faults")),
+        platform=_load_platform(root.table_of("platform", {"confirmations", "reconcile"})),
+    )
+
+
+def _load_platform(reader: _Reader) -> PlatformSpec:
+    return PlatformSpec(
+        confirmations=reader.integer("confirmations", default=0, maximum=64),
+        reconcile=reader.boolean("reconcile", default=False),
     )
 
 

@@ -135,6 +135,10 @@ class Stack:
         for process, port in started:
             process.wait_for_port(self.host, port)
 
+    def spawn(self, name: str, args: list[str]) -> ManagedProcess:
+        """Start `python -m wagerlab ARGS` as a process of this stack, logging to logs/NAME.log."""
+        return self._spawn(name, args)
+
     def ensure_running(self) -> None:
         for process in self.processes:
             process.ensure_running()
