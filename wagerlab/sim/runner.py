@@ -171,6 +171,7 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends:
         api_port=free_port(),
         chainapi_port=free_port(),
         monitors_port=free_port(),
+        stream_port=free_port(),
         confirmations=scenario.platform.confirmations,
     )
     config_path = run_dir / "platform.json"
@@ -179,7 +180,7 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends:
     if config.redis_url is not None:
         clear_cache(config.redis_url)
 
-    stack.start_services(config_path, {"chainapi": config.chainapi_port, "monitors": config.monitors_port, "api": config.api_port})
+    stack.start_services(config_path, {"chainapi": config.chainapi_port, "monitors": config.monitors_port, "api": config.api_port, "stream": config.stream_port})
     return RunContext(scenario, seed, run_dir, config, engine, w3, stack)
 
 
@@ -363,4 +364,3 @@ def _counts(context: RunContext) -> dict[str, int]:
             "bet_retries": counters.bet_retries if counters else 0,
             "oracle_reports": counters.reports if counters else 0,
         }
-

@@ -41,6 +41,7 @@ __all__ = [
     "Histogram",
     "OddsEntry",
     "OddsLoader",
+    "ODDS_CHANNEL",
     "PlatformCache",
     "odds_key",
     "token_key",
