@@ -2,10 +2,10 @@
 
 `configure_logging` writes text or JSON lines to stderr. Every record carries
 `request_id`: the id of the HTTP request being handled, or `-` outside a request.
-`RequestIdMiddleware` takes the id from the `X-Request-ID` header (the entry point that
-received the request first generated it) or generates one, stores it in a context
-variable for the log filter and for outgoing calls, echoes it in the response, and logs
-one line per request.
+`RequestIdMiddleware` takes the id from the `X-Request-ID` header, which the first
+service on the request's path generated, or generates one itself. It keeps the id in a
+context variable, which the log filter and outgoing calls read. It also echoes the id in
+the response and logs one line per request.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class LogFormat(str, enum.Enum):
 
 
 class LogFormatError(ValueError):
-    """An unknown log format name."""
+    """Raised for a log format name other than `text` or `json`."""
 
 
 def current_request_id() -> str | None:

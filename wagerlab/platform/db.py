@@ -216,6 +216,8 @@ class ChainTransaction(SQLModel, table=True):
     attempts: int = 0
     created_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
     updated_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
+    request_id: str | None = Field(default=None, index=True, max_length=128)
+    """`X-Request-ID` of the HTTP request that created the row; None for rows made without one."""
 
 
 class Alert(SQLModel, table=True):

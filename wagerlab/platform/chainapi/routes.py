@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from web3 import AsyncWeb3
 
+from wagerlab.logs import current_request_id
 from wagerlab.platform.api.validation import Body, read_json_object, require_hex_bytes, require_list, require_str
 from wagerlab.platform.chainapi import store
 from wagerlab.platform.chainapi.rawtx import (
@@ -108,6 +109,7 @@ async def _relay(ctx: ChainapiContext, body: Body, key: str) -> ChainTransaction
         nonce=tx.nonce,
         tx_hash=tx.tx_hash,
         raw_transaction="0x" + tx.raw.hex(),
+        request_id=current_request_id(),
     )
     if not created:
         logger.info("relay with idempotency key %r repeats tx %s; not sent again", key, row.tx_id)
@@ -128,7 +130,13 @@ async def _operator(ctx: ChainapiContext, body: Body, key: str) -> ChainTransact
 
     signer = ctx.signers[OPERATOR_FUNCTIONS[function]]
     row, created = await run_in_threadpool(
-        store.insert_transaction, ctx.engine, idempotency_key=key, kind="operator", function=function, sender=signer.address
+        store.insert_transaction,
+        ctx.engine,
+        idempotency_key=key,
+        kind="operator",
+        function=function,
+        sender=signer.address,
+        request_id=current_request_id(),
     )
     if not created:
         logger.info("operator call with idempotency key %r repeats tx %s; not sent again", key, row.tx_id)

@@ -23,8 +23,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from wagerlab.logs import request_id_var
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import ChainEvent, write_session
+from wagerlab.platform.db import ChainEvent, ChainTransaction, write_session
 from wagerlab.platform.monitors import cursor
 from wagerlab.platform.monitors.events import ChainLog, DecodedEvent, EventCodec
 from wagerlab.platform.monitors.follow import LogFollower
@@ -129,14 +130,25 @@ class LogMonitor:
             return ApplyOutcome.IGNORED
 
         event = self.codec.decode(log)
-        if log.removed:
-            return self._reverse(event)
+        # Log lines about this event carry the id of the HTTP request that sent its transaction.
+        token = request_id_var.set(self._request_id_of(log.tx_hash))
         try:
-            outcome = self._apply(event)
-        except _DuplicateEvent:
-            outcome = ApplyOutcome.DUPLICATE
-        self._count(event, outcome)
-        return outcome
+            if log.removed:
+                return self._reverse(event)
+            try:
+                outcome = self._apply(event)
+            except _DuplicateEvent:
+                outcome = ApplyOutcome.DUPLICATE
+            self._count(event, outcome)
+            return outcome
+        finally:
+            request_id_var.reset(token)
+
+    def _request_id_of(self, tx_hash: str) -> str | None:
+        """Return the request id chainapi stored for the transaction, or None for one it did not send."""
+        with Session(self.engine) as session:
+            statement = select(ChainTransaction.request_id).where(ChainTransaction.tx_hash == tx_hash)
+            return session.exec(statement).first()
 
     def _apply(self, event: DecodedEvent) -> ApplyOutcome:
         log = event.log
