@@ -40,6 +40,13 @@ class PlatformConfig:
     api_port: int = 8000
     chainapi_port: int = 8001
     monitors_port: int = 8002
+    gateway_port: int = 8003
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Addresses or CIDR networks whose `X-Forwarded-For` header the gateway believes."""
+    security: dict[str, int] = field(default_factory=dict)
+    """Overrides of the gateway's limits by name (see `wagerlab.platform.gateway.limits`)."""
+    forensic_log_path: str | None = None
+    """JSONL file of the gateway's forensic log; None keeps it next to a SQLite database."""
     odds_ttl_seconds: int = 30
     cache_strategy: str = "ttl-broadcast"
     """How the api caches odds: none, ttl, ttl-broadcast, xfetch, coalesce or two-tier."""
@@ -65,6 +72,10 @@ class PlatformConfig:
     @property
     def stream_url(self) -> str:
         return f"ws://{self.host}:{self.stream_port}/stream"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
 
     @property
     def monitors_url(self) -> str:

@@ -34,9 +34,11 @@ def build_report(
     faults: list[dict[str, Any]],
     alerts: list[dict[str, Any]],
     errors: list[str],
+    attacks: list[dict[str, Any]] | None = None,
     deployment: Deployment | None,
 ) -> dict[str, Any]:
-    ok = not errors and bool(invariants) and all(result.ok for result in invariants)
+    attacks = attacks or []
+    ok = not errors and bool(invariants) and all(result.ok for result in invariants) and all(attack["ok"] for attack in attacks)
     return {
         "scenario": scenario.name,
         "scenario_file": scenario.path,
@@ -51,6 +53,7 @@ def build_report(
         "trace_actions": trace.action_count() if trace else 0,
         "faults": [{key: fault[key] for key in ("kind", "at", "detail")} for fault in faults],
         "alerts": alerts,
+        "attacks": attacks,
         "errors": errors,
         "deployment": asdict(deployment) if deployment else None,
     }
@@ -91,6 +94,9 @@ def print_summary(report: dict[str, Any], report_path: Path, console: Console | 
 
     for alert in report["alerts"]:
         console.print(f"alert {alert['rule']} ({alert['severity']}) at {alert['at']}: {alert['detail']}")
+    for attack in report.get("attacks", []):
+        verdict = "[green]detected and contained[/]" if attack["ok"] else "[red]NOT detected or contained[/]"
+        console.print(f"attack {attack['kind']} after {attack['at']}: {verdict}: {attack['detail']}; checks {attack['checks']}")
     for fault in report["faults"]:
         console.print(f"fault injected after {fault['at']}: {fault['kind']}: {fault['detail']}")
     for error in report["errors"]:

@@ -24,6 +24,7 @@ from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User
 from wagerlab.platform.reconcile import ReconcileError, reconcile
 from wagerlab.sim import faults
+from wagerlab.sim.attacks import AttackContext, AttackResult, run_attack
 from wagerlab.sim.actors import ActorError, Bettor, Operator, OddsFeed, Reporters, World, build_encoders
 from wagerlab.sim.apiclient import ApiError
 from wagerlab.sim.backends import Backends, clear_cache, prepare_database, sqlite_url
@@ -74,11 +75,13 @@ class RunContext:
     world: World | None = None
     errors: list[str] = field(default_factory=list)
     injected: list[dict[str, Any]] = field(default_factory=list)
+    attacks: list[AttackResult] = field(default_factory=list)
+    bettor_logins: list[tuple[str, str]] = field(default_factory=list)
 
 
 def prepare_run_dir(run_dir: Path) -> None:
     """Empty the run directory of a previous run's database, logs and report."""
-    for name in ("platform.db", "platform.db-wal", "platform.db-shm", "report.json", "trace.json", "platform.json"):
+    for name in ("platform.db", "platform.db-wal", "platform.db-shm", "report.json", "trace.json", "platform.json", "forensics.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / "logs", ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +134,7 @@ def run_scenario(
             invariants=invariants,
             trace=context.world.trace if context.world else None,
             faults=context.injected,
+            attacks=[result.as_dict() for result in context.attacks],
             alerts=_alerts(context.engine),
             errors=context.errors,
             deployment=context.config.deployment,
@@ -171,6 +175,10 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends:
         api_port=free_port(),
         chainapi_port=free_port(),
         monitors_port=free_port(),
+        gateway_port=free_port(),
+        trusted_proxies=list(scenario.gateway.trusted_proxies),
+        security=dict(scenario.gateway.limits),
+        forensic_log_path=str((run_dir / "forensics.jsonl").resolve()),
         stream_port=free_port(),
         confirmations=scenario.platform.confirmations,
     )
@@ -180,7 +188,7 @@ def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends:
     if config.redis_url is not None:
         clear_cache(config.redis_url)
 
-    stack.start_services(config_path, {"chainapi": config.chainapi_port, "monitors": config.monitors_port, "api": config.api_port, "stream": config.stream_port})
+    stack.start_services(config_path, {"chainapi": config.chainapi_port, "gateway": config.gateway_port, "monitors": config.monitors_port, "api": config.api_port, "stream": config.stream_port})
     return RunContext(scenario, seed, run_dir, config, engine, w3, stack)
 
 
@@ -197,7 +205,7 @@ async def _drive(context: RunContext, show_progress: bool) -> None:
             seed=context.seed,
             http=http,
             rpc=rpc,
-            api_url=context.config.api_url,
+            api_url=context.config.gateway_url,
             admin_token=context.config.admin_token,
             chain_id=context.config.deployment.chain_id,
             addresses={
@@ -208,6 +216,7 @@ async def _drive(context: RunContext, show_progress: bool) -> None:
             encoders=build_encoders({name: artifact.abi for name, artifact in artifacts.items()}),
         )
         bettors = [Bettor(world, index) for index in range(scenario.bettors.count)]
+        context.bettor_logins = [(bettor.username, bettor.password) for bettor in bettors]
         total_bets = scenario.bettors.count * scenario.bettors.bets_per_bettor
 
         with ProgressView(world, total_bets, enabled=show_progress) as view:
@@ -230,6 +239,10 @@ async def _phase(context: RunContext, view: ProgressView, name: str, work: Await
         if fault.at == name:
             fault_context = faults.FaultContext(context.engine, context.w3, context.config, context.stack)
             context.injected.append(await asyncio.to_thread(faults.inject, fault.kind, name, fault_context))
+    for attack in context.scenario.attacks:
+        if attack.at == name and context.world is not None:
+            attack_context = AttackContext(context.world, context.config, context.engine, context.w3, context.bettor_logins)
+            context.attacks.append(await run_attack(attack.kind, attack.options, name, attack_context))
 
 
 async def _watch_stack(stack: Stack) -> None:

@@ -89,6 +89,22 @@ class FaultSpec:
 
 
 @dataclass(frozen=True)
+class GatewaySpec:
+    trusted_proxies: tuple[str, ...] = ()
+    limits: dict[str, int] = field(default_factory=dict)
+    """Overrides of `wagerlab.platform.gateway.limits.GatewayLimits` by field name."""
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    kind: str
+    at: str
+    """Phase after which the attack runs."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The attack's own keys, checked by its actor in `wagerlab.sim.attacks`."""
+
+
+@dataclass(frozen=True)
 class Scenario:
     path: str
     name: str
@@ -100,6 +116,8 @@ class Scenario:
     odds_feed: OddsFeedSpec
     oracle: OracleSpec
     faults: tuple[FaultSpec, ...] = field(default=())
+    gateway: GatewaySpec = field(default_factory=GatewaySpec)
+    attacks: tuple[AttackSpec, ...] = field(default=())
     platform: PlatformSpec = field(default=PlatformSpec())
 
 
@@ -163,7 +181,7 @@ def load_scenario(path: Path | str) -> Scenario:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ScenarioError.unreadable(path, f"not valid TOML: {err}") from err
 
-    root = _Reader(path, data, "", {"scenario", "house", "markets", "bettors", "odds_feed", "oracle", "faults", "platform"})
+    root = _Reader(path, data, "", {"scenario", "house", "markets", "gateway", "attacks", "bettors", "odds_feed", "oracle", "faults", "platform"})
     meta = root.table_of("scenario", {"name", "description", "seed"})
     house = root.table_of("house", {"funding"})
     markets = _load_markets(path, root.array_of_tables("markets"))
@@ -178,6 +196,8 @@ def load_scenario(path: Path | str) -> Scenario:
         odds_feed=_load_odds_feed(root.table_of("odds_feed", {"moves", "max_change_bps"})),
         oracle=OracleSpec(dissent=root.table_of("oracle", {"dissent"}).boolean("dissent", default=False)),
         faults=_load_faults(path, root.array_of_tables("faults")),
+        gateway=_load_gateway(path, data.get("gateway", {})),
+        attacks=_load_attacks(path, root.array_of_tables("attacks")),
         platform=_load_platform(root.table_of("platform", {"confirmations", "reconcile"})),
     )
 
@@ -299,3 +319,41 @@ def _load_faults(path: Path, tables: list[dict[str, Any]]) -> tuple[FaultSpec, .
             raise ScenarioError(path, reader.key("at"), f"one of {list(PHASES)}", at)
         faults.append(FaultSpec(kind=kind, at=at))
     return tuple(faults)
+
+
+def _load_gateway(path: Path, table: Any) -> GatewaySpec:
+    from wagerlab.platform.gateway.client_ip import TrustedProxyError, parse_trusted_proxies
+    from wagerlab.platform.gateway.limits import GatewayLimits, LimitsError
+
+    if not isinstance(table, dict):
+        raise ScenarioError(path, "gateway", "a table", table)
+    limits = {name: value for name, value in table.items() if name != "trusted_proxies"}
+    proxies = table.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(item, str) for item in proxies):
+        raise ScenarioError(path, "gateway.trusted_proxies", "a list of IP addresses or CIDR networks", proxies)
+    try:
+        parse_trusted_proxies(proxies)
+        GatewayLimits.from_overrides(limits)
+    except (TrustedProxyError, LimitsError) as err:
+        raise ScenarioError(path, "gateway", str(err), show_got=False) from err
+    return GatewaySpec(trusted_proxies=tuple(proxies), limits=limits)
+
+
+def _load_attacks(path: Path, tables: list[dict[str, Any]]) -> tuple[AttackSpec, ...]:
+    from wagerlab.sim.attacks import ATTACKS, AttackOptionsError
+
+    attacks = []
+    for index, table in enumerate(tables):
+        prefix = f"attacks[{index}]."
+        kind, at = table.get("kind"), table.get("at", "betting")
+        if kind not in ATTACKS:
+            raise ScenarioError(path, prefix + "kind", f"one of {sorted(ATTACKS)}", kind)
+        if at not in PHASES:
+            raise ScenarioError(path, prefix + "at", f"one of {list(PHASES)}", at)
+        options = {name: value for name, value in table.items() if name not in ("kind", "at")}
+        try:
+            ATTACKS[kind].check_options(options)
+        except AttackOptionsError as err:
+            raise ScenarioError(path, prefix + err.key, err.expected, err.got) from err
+        attacks.append(AttackSpec(kind=kind, at=at, options=options))
+    return tuple(attacks)

@@ -1,0 +1,84 @@
+"""The gateway's own endpoints under `/gateway`: health, queued retries, unlock and unblock."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from wagerlab.platform.errors import AuthenticationError, NotFoundError, PlatformError
+from wagerlab.platform.gateway.context import gateway_context
+from wagerlab.platform.gateway.proxy import RequestRecord, client_ip, error_response, is_admin
+
+logger = logging.getLogger(__name__)
+
+
+def _require_admin(request: Request) -> None:
+    if not is_admin(gateway_context(request), request):
+        raise AuthenticationError("gateway admin endpoints need the admin token from the platform config")
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def get_retry(request: Request) -> JSONResponse:
+    key = request.path_params["key"]
+    job = gateway_context(request).retries.jobs.get(key)
+    if job is None:
+        raise NotFoundError(f"no queued submission has idempotency key {key!r}", field="key")
+    return JSONResponse(job.to_json())
+
+
+async def unlock_account(request: Request) -> JSONResponse:
+    _require_admin(request)
+    username = request.path_params["username"]
+    was_locked = await gateway_context(request).logins.unlock(username)
+    logger.warning("admin unlocked account %r (was locked: %s)", username, was_locked)
+    return JSONResponse({"username": username, "was_locked": was_locked, "locked": False})
+
+
+async def unblock_ip(request: Request) -> JSONResponse:
+    _require_admin(request)
+    ip = request.path_params["ip"]
+    was_blocked = await gateway_context(request).requests.unblock_ip(ip)
+    logger.warning("admin unblocked IP %s", ip)
+    return JSONResponse({"ip": ip, "was_blocked": was_blocked})
+
+
+async def account_status(request: Request) -> JSONResponse:
+    _require_admin(request)
+    username = request.path_params["username"]
+    return JSONResponse({"username": username, "locked": await gateway_context(request).logins.is_locked(username)})
+
+
+def logged(endpoint: type | object) -> object:
+    """Wrap a gateway endpoint so that it passes the IP guard and writes a forensic entry too."""
+
+    async def wrapped(request: Request) -> Response:
+        ctx = gateway_context(request)
+        peer = request.client.host if request.client else "unknown"
+        ip = client_ip(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
+        record = RequestRecord(request, ip, b"")
+        try:
+            await ctx.requests.check_ip(ip)
+            response = await endpoint(request)  # type: ignore[operator]
+            outcome = "served"
+        except PlatformError as error:
+            response, outcome = error_response(error), error.code
+        record.fields["account"] = "admin" if is_admin(ctx, request) else None
+        ctx.forensics.append(record.finish(response.status_code, outcome))
+        return response
+
+    return wrapped
+
+
+routes: list[BaseRoute] = [
+    Route("/gateway/health", logged(health), methods=["GET"]),
+    Route("/gateway/retries/{key}", logged(get_retry), methods=["GET"]),
+    Route("/gateway/admin/accounts/{username}", logged(account_status), methods=["GET"]),
+    Route("/gateway/admin/accounts/{username}/unlock", logged(unlock_account), methods=["POST"]),
+    Route("/gateway/admin/blocks/{ip}", logged(unblock_ip), methods=["DELETE"]),
+]

@@ -1,0 +1,50 @@
+"""The gateway's limits, with defaults that any run can override through `config.security`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class LimitsError(ValueError):
+    """A `security` entry of the platform config is unknown or not a positive integer."""
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """Windows are in seconds; every limit counts requests or attempts within one window."""
+
+    window_seconds: int = 10
+    ip_requests: int = 5_000
+    """Requests one IP may make per window before it gets 429."""
+    ip_block_requests: int = 10_000
+    """Requests per window at which an IP counts as flooding and is blocked."""
+    ip_block_seconds: int = 60
+    account_requests: int = 2_000
+    """Requests one authenticated account may make per window before it gets 429."""
+    login_failures: int = 5
+    """Failed logins after which an account is locked until an admin unlocks it."""
+    login_failure_window_seconds: int = 900
+    ip_login_failures: int = 20
+    """Failed logins from one IP, over any accounts, after which the IP is blocked."""
+    retry_attempts: int = 8
+    """Sends of a queued bet or claim before the gateway gives up on it."""
+    retry_base_delay_ms: int = 250
+    retry_max_delay_ms: int = 4_000
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any]) -> GatewayLimits:
+        """Build limits from `config.security`, rejecting unknown names and non-positive values."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise LimitsError(f"unknown security limits {unknown}: expected some of {sorted(known)}")
+        for name, value in overrides.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise LimitsError(f"security limit {name!r} must be a positive integer, got {value!r}")
+        limits = cls(**overrides)
+        if limits.ip_block_requests < limits.ip_requests:
+            raise LimitsError(
+                f"ip_block_requests ({limits.ip_block_requests}) must be at least ip_requests ({limits.ip_requests})"
+            )
+        return limits

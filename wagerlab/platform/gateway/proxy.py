@@ -1,0 +1,227 @@
+"""The catch-all handler: identify the client, apply the guards, forward, and log the request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+from eth_utils import keccak
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from wagerlab.platform.errors import AuthenticationError, NotFoundError, PlatformError, ValidationError
+from wagerlab.platform.gateway.client_ip import client_ip
+from wagerlab.platform.gateway.context import GatewayContext, Upstream, gateway_context
+from wagerlab.platform.gateway.errors import RateLimitedError, UpstreamUnavailableError
+from wagerlab.platform.gateway.retry import RetryJob, is_retryable
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20
+LOGGED_TEXT_CHARS = 4096
+LOGIN_PATH = "/api/login"
+RETRYABLE_PATHS = frozenset({"/api/bets", "/api/claims"})
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade",
+     "host", "content-length", "content-encoding"}
+)
+LOGGED_HEADERS = ("authorization", "user-agent", "x-forwarded-for", "content-type")
+
+
+class RequestRecord:
+    """What the forensic log keeps of one request, filled in as the request is handled."""
+
+    def __init__(self, request: Request, ip: str, body: bytes) -> None:
+        self.started = time.monotonic()
+        self.fields: dict[str, Any] = {
+            "at": time.time(),
+            "ip": ip,
+            "peer": request.client.host if request.client else None,
+            "method": request.method,
+            "path": request.url.path,
+            "query": dict(request.query_params),
+            "headers": {name: request.headers[name] for name in LOGGED_HEADERS if name in request.headers},
+            "body": _loggable_body(body),
+            "account": None,
+        }
+
+    def finish(self, status: int, outcome: str) -> dict[str, Any]:
+        self.fields["status"] = status
+        self.fields["outcome"] = outcome
+        self.fields["duration_ms"] = round((time.monotonic() - self.started) * 1000, 2)
+        return self.fields
+
+
+def _loggable_body(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"unparsed": body[:LOGGED_TEXT_CHARS].decode(errors="replace"), "bytes": len(body)}
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def is_admin(ctx: GatewayContext, request: Request) -> bool:
+    token = bearer(request)
+    return token is not None and hmac.compare_digest(token.encode(), ctx.config.admin_token.encode())
+
+
+async def account_of(ctx: GatewayContext, request: Request, body: bytes) -> str | None:
+    """Return the account a request acts for: the login's username or the bearer token's owner."""
+    if request.url.path == LOGIN_PATH:
+        username = _json_field(body, "username")
+        return username if isinstance(username, str) and username else None
+    token = bearer(request)
+    if token is None:
+        return None
+    if is_admin(ctx, request):
+        return "admin"
+    return await ctx.counters.flag(f"token:{token_digest(token)}")
+
+
+def _json_field(body: bytes, name: str) -> Any:
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def error_response(error: PlatformError) -> JSONResponse:
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimitedError) else None
+    return JSONResponse(error.to_json(), status_code=error.status_code, headers=headers)
+
+
+async def read_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ValidationError(f"request body is larger than {MAX_BODY_BYTES} bytes", field="body")
+    return body
+
+
+async def handle(request: Request) -> Response:
+    """Route one request to its upstream under the guards, and log it whatever happens."""
+    ctx = gateway_context(request)
+    peer = request.client.host if request.client else "unknown"
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
+    body = b""
+    record: RequestRecord | None = None
+    try:
+        body = await read_body(request)
+        record = RequestRecord(request, ip, body)
+        response, outcome = await _guarded(ctx, request, ip, body, record)
+    except PlatformError as error:
+        record = record or RequestRecord(request, ip, b"")
+        response, outcome = error_response(error), error.code
+    ctx.forensics.append(record.finish(response.status_code, outcome))
+    return response
+
+
+async def _guarded(ctx: GatewayContext, request: Request, ip: str, body: bytes, record: RequestRecord) -> tuple[Response, str]:
+    await ctx.requests.check_ip(ip)
+    account = await account_of(ctx, request, body)
+    record.fields["account"] = account
+    if account is not None and request.url.path != LOGIN_PATH:
+        await ctx.requests.check_account(account)
+
+    upstream = ctx.upstream_for(request.url.path)
+    if upstream is None:
+        raise NotFoundError(f"no service serves {request.method} {request.url.path}: paths start with /api or /gateway")
+    if upstream.admin_only and not is_admin(ctx, request):
+        raise AuthenticationError(f"{upstream.prefix} is internal: only the admin token may call it through the gateway")
+
+    if request.url.path == LOGIN_PATH and request.method == "POST" and account is not None:
+        return await _login(ctx, request, upstream, ip, account, body)
+    return await _forward_or_queue(ctx, request, upstream, ip, body)
+
+
+async def _login(ctx: GatewayContext, request: Request, upstream: Upstream, ip: str, username: str, body: bytes) -> tuple[Response, str]:
+    await ctx.logins.begin(username)
+    try:
+        response = await forward(upstream, request.method, request.url.path, request.url.query, _forward_headers(request, ip), body)
+    except BaseException:
+        await ctx.logins.released(username)
+        raise
+    if response.status_code == 200:
+        await ctx.logins.succeeded(username)
+        await _remember_token(ctx, response, username)
+        return to_response(response), "login_succeeded"
+    if response.status_code == 401:
+        await ctx.logins.failed(username, ip)
+        return to_response(response), "login_failed"
+    await ctx.logins.released(username)
+    return to_response(response), "forwarded"
+
+
+async def _remember_token(ctx: GatewayContext, response: httpx.Response, username: str) -> None:
+    body = response.json()
+    token, ttl = body.get("token"), body.get("expires_in")
+    if isinstance(token, str) and isinstance(ttl, int) and ttl > 0:
+        await ctx.counters.redis.set(ctx.counters.key(f"token:{token_digest(token)}"), username, ex=ttl)
+
+
+async def _forward_or_queue(ctx: GatewayContext, request: Request, upstream: Upstream, ip: str, body: bytes) -> tuple[Response, str]:
+    headers = _forward_headers(request, ip)
+    retryable = request.method == "POST" and request.url.path in RETRYABLE_PATHS
+    try:
+        response = await forward(upstream, request.method, request.url.path, request.url.query, headers, body)
+    except httpx.TransportError as err:
+        if not retryable:
+            raise UpstreamUnavailableError(f"{upstream.name} did not respond ({type(err).__name__}): try again shortly") from err
+        return _queue(ctx, request, headers, body, f"{upstream.name} unreachable")
+    if retryable and is_retryable(response.status_code):
+        return _queue(ctx, request, headers, body, f"{upstream.name} returned {response.status_code}")
+    return to_response(response), "forwarded"
+
+
+def _queue(ctx: GatewayContext, request: Request, headers: dict[str, str], body: bytes, reason: str) -> tuple[Response, str]:
+    key = _transaction_hash(body)
+    if key is None:
+        raise UpstreamUnavailableError(f"{request.url.path} is unavailable ({reason}) and the body has no raw_transaction to queue")
+    job = ctx.retries.enqueue(RetryJob(key=key, method=request.method, path=request.url.path, headers=headers, body=body))
+    payload = {**job.to_json(), "tx_hash": key, "retry_url": f"/gateway/retries/{key}"}
+    logger.info("%s %s queued (%s) under key %s", request.method, request.url.path, reason, key)
+    return JSONResponse(payload, status_code=202), "queued"
+
+
+def _transaction_hash(body: bytes) -> str | None:
+    raw = _json_field(body, "raw_transaction")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return "0x" + keccak(bytes.fromhex(raw.removeprefix("0x"))).hex()
+    except ValueError:
+        return None
+
+
+def _forward_headers(request: Request, ip: str) -> dict[str, str]:
+    headers = {name: value for name, value in request.headers.items() if name not in HOP_BY_HOP}
+    headers["x-forwarded-for"] = ip
+    return headers
+
+
+async def forward(upstream: Upstream, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> httpx.Response:
+    url = path + (f"?{query}" if query else "")
+    logger.debug("forwarding %s %s to %s", method, url, upstream.name)
+    return await upstream.client.request(method, url, headers=headers, content=body)
+
+
+def to_response(response: httpx.Response) -> Response:
+    headers = {name: value for name, value in response.headers.items() if name.lower() not in HOP_BY_HOP}
+    return Response(response.content, status_code=response.status_code, headers=headers)
