@@ -2,8 +2,9 @@
 and `eth_getFilterChanges`.
 
 The registry is a block listener of the node, so it runs under the node's lock. Each
-filter collects what arrived since its last poll. As in geth, a filter that nobody polls
-for `FILTER_TIMEOUT` seconds is uninstalled, which bounds the memory it holds.
+filter collects what arrived since its last poll. A filter not polled for
+`FILTER_TIMEOUT` seconds (five minutes, geth's default too) is uninstalled, which bounds
+the memory it holds.
 """
 
 from __future__ import annotations

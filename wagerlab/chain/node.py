@@ -528,6 +528,9 @@ class Node:
             )
         if "gas" not in tx:
             tx["gas"] = self._estimate(dict(tx), self._head())
+        if "nonce" not in tx:
+            # The pending block's state counts transactions not mined yet (automine off).
+            tx["nonce"] = self._chain.get_vm().state.get_nonce(tx["from"])
         return tx
 
     def _locate_transaction(self, params: Params) -> tuple[BlockRecord, int] | None:
