@@ -262,6 +262,40 @@ def _add_strategy_options(parser: argparse.ArgumentParser, *, allow_all: bool = 
     parser.add_argument("--ttl", type=int, default=30, help="odds cache TTL in seconds (default: 30)")
 
 
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from wagerlab.sim.loadtest import LoadTestError, LoadTestOptions, run_loadtest
+    from wagerlab.sim.stack import StackError
+    from wagerlab.sim.up import UpError
+
+    _configure_logging("info", console_level="info" if args.verbose else "warning")
+    options = LoadTestOptions(
+        strategy=args.strategy,
+        rate=args.rate,
+        duration=args.duration,
+        out=args.out,
+        users=args.users,
+        workers=args.workers,
+        model=args.model,
+        odds_ttl_seconds=args.ttl,
+        redis_url=args.redis,
+        db_url=args.db,
+    )
+    try:
+        results = run_loadtest(options)
+    except (LoadTestError, UpError, StackError) as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return 1
+    print(f"{'strategy':14} {'target/s':>9} {'server/s':>9} {'locust/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'hits':>6} {'DB q':>6} {'stale ms':>9}")
+    for row in results:
+        hit_ratio = "-" if row["hit_ratio"] is None else f"{row['hit_ratio']:.3f}"
+        print(
+            f"{row['strategy']:14} {row['target_rate']:>9.0f} {row['achieved_rate']:>9.1f} {row['locust_rate']:>9.1f} "
+            f"{row['p50_ms']:>7.0f} {row['p99_ms']:>7.0f} {hit_ratio:>6} {row['db_queries']:>6} {row['max_staleness_ms']:>9}"
+        )
+    print(f"results in {args.out / 'loadtest.json'} and {args.out / 'loadtest.html'}")
+    return EXIT_OK
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
     from wagerlab.chain.compiler import CompilerError, compile_contracts
 
@@ -351,6 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_strategy_options(up)
     _add_backend_options(up)
     up.set_defaults(handler=_cmd_up)
+
+    loadtest = commands.add_parser("loadtest", help="start the platform and run Locust against its odds endpoint")
+    loadtest.add_argument("--rate", type=float, default=833.0, help="target odds requests per second (default: 833, fight night)")
+    loadtest.add_argument("--duration", type=int, default=60, help="seconds Locust runs per strategy (default: 60)")
+    loadtest.add_argument("--out", type=Path, default=Path("runs/loadtest"), help="directory for loadtest.json and loadtest.html")
+    loadtest.add_argument("--users", type=int, default=50, help="Locust users sharing the rate (default: 50)")
+    loadtest.add_argument("--workers", type=int, default=0, help="local Locust worker processes (default: 0, one process)")
+    loadtest.add_argument("--model", choices=["closed", "open"], default="closed", help="closed (paced users) or open (fixed arrival rate)")
+    loadtest.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_strategy_options(loadtest, allow_all=True)
+    _add_backend_options(loadtest)
+    loadtest.set_defaults(handler=_cmd_loadtest)
     return parser
 
 

@@ -32,7 +32,6 @@ def _redis_reachable() -> bool:
 
 
 @pytest.fixture(scope="module")
-@pytest.mark.slow
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     if not _redis_reachable():
         pytest.skip(f"no Redis at {REDIS_URL}: several nodes need a real Redis server")
@@ -67,6 +66,7 @@ def _create_market(platform: Platform, market_id: int) -> None:
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.slow
 def test_up_prints_every_url(platform: Platform) -> None:
     urls = platform.urls()
 
@@ -77,6 +77,7 @@ def test_up_prints_every_url(platform: Platform) -> None:
         assert httpx.get(f"{api}/api/health", timeout=10).json() == {"status": "ok"}
 
 
+@pytest.mark.slow
 def test_odds_change_reaches_other_node(platform: Platform) -> None:
     _create_market(platform, 1)
     headers = _login(platform.api_urls[0])
@@ -102,6 +103,7 @@ def test_odds_change_reaches_other_node(platform: Platform) -> None:
     assert stats["invalidations_received"] >= 1
 
 
+@pytest.mark.slow
 def test_stream_sees_odds_change(platform: Platform) -> None:
     _create_market(platform, 2)
 

@@ -1,0 +1,147 @@
+"""The load test's arithmetic, options, Locust parsing and HTML report (no Locust run here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wagerlab.sim.loadtest import (
+    LOCUST_ROW_NAME,
+    LoadTestError,
+    LoadTestOptions,
+    _read_locust_stats,
+    _result,
+    check_options,
+    percentile,
+)
+from wagerlab.sim.loadtest.report import comparison_html, line_chart, run_html
+from wagerlab.sim.loadtest.traffic import ODDS_ROUTE
+
+
+def _stats(requests: int, hits: int, misses: int, db_reads: int, staleness: int = 0) -> dict[str, Any]:
+    return {
+        "hits": hits,
+        "misses": misses,
+        "db_reads": db_reads,
+        "stale_reads": 0,
+        "max_staleness_ms": staleness,
+        "max_age_ms": 0,
+        "requests": {ODDS_ROUTE: requests, "GET /api/stats": 3},
+    }
+
+
+@pytest.mark.parametrize(
+    ("times", "fraction", "expected"),
+    [
+        ({1: 50, 2: 49, 300: 1}, 0.50, 1.0),
+        ({1: 50, 2: 49, 300: 1}, 0.99, 2.0),
+        ({1: 50, 2: 48, 300: 2}, 0.99, 300.0),
+        ({7: 1}, 0.99, 7.0),
+        ({}, 0.5, 0.0),
+    ],
+)
+def test_percentile_table(times: dict[int, int], fraction: float, expected: float) -> None:
+    assert percentile(times, fraction) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"strategy": "lru"}, "unknown strategy 'lru'"),
+        ({"rate": 0}, "--rate must be positive, got 0"),
+        ({"duration": 2}, "--duration must be at least 5 s, got 2"),
+        ({"users": 0}, "--users must be at least 1, got 0"),
+        ({"model": "poisson"}, "unknown model 'poisson'"),
+    ],
+)
+def test_options_rejected(changes: dict[str, Any], message: str) -> None:
+    fields: dict[str, Any] = {"strategy": "ttl", "rate": 833.0, "duration": 30, "out": Path("x")} | changes
+    with pytest.raises(LoadTestError, match=message):
+        check_options(LoadTestOptions(**fields))
+
+
+def test_options_accept_all() -> None:
+    check_options(LoadTestOptions(strategy="all", rate=833.0, duration=30, out=Path("x")))
+
+
+def test_result_uses_server_deltas() -> None:
+    options = LoadTestOptions(strategy="ttl", rate=833.0, duration=20, out=Path("x"))
+    before = _stats(requests=10, hits=5, misses=5, db_reads=5)
+    after = _stats(requests=16_010, hits=15_905, misses=105, db_reads=105, staleness=1_250)
+    locust = {"requests": 16_000.0, "failures": 0.0, "p50_ms": 4.0, "p99_ms": 40.0}
+
+    result = _result("ttl", options, before, after, locust)
+
+    assert result["server_requests"] == 16_000
+    assert result["achieved_rate"] == 800.0
+    assert result["locust_rate"] == 800.0
+    assert result["count_difference_pct"] == 0.0
+    assert result["hit_ratio"] == pytest.approx(15_900 / 16_000, abs=1e-4)
+    assert result["db_queries"] == 100
+    assert result["db_queries_per_minute"] == 300.0
+    assert result["max_staleness_ms"] == 1_250
+    assert result["options"]["out"] == "x"
+
+
+def test_result_without_reads_has_no_ratio() -> None:
+    options = LoadTestOptions(strategy="none", rate=1.0, duration=10, out=Path("x"))
+    quiet = _stats(requests=0, hits=0, misses=0, db_reads=0)
+
+    result = _result("none", options, quiet, quiet, {"requests": 0.0, "failures": 0.0, "p50_ms": 0.0, "p99_ms": 0.0})
+
+    assert result["hit_ratio"] is None
+    assert result["count_difference_pct"] == 0.0
+
+
+def test_locust_json_parsed(tmp_path: Path) -> None:
+    entries = [
+        {"name": "other", "num_requests": 5, "num_failures": 0, "response_times": {"1": 5}},
+        {"name": LOCUST_ROW_NAME, "num_requests": 100, "num_failures": 2, "response_times": {"3": 60, "9": 39, "120": 1}},
+    ]
+    path = tmp_path / "final.json"
+    path.write_text(json.dumps(entries))
+
+    stats = _read_locust_stats(path)
+
+    assert stats == {"requests": 100.0, "failures": 2.0, "p50_ms": 3.0, "p99_ms": 9.0}
+
+
+def test_locust_json_without_odds_row(tmp_path: Path) -> None:
+    path = tmp_path / "final.json"
+    path.write_text("[]")
+
+    with pytest.raises(LoadTestError, match="has no entry for /api/markets/\\[id\\]/odds"):
+        _read_locust_stats(path)
+
+
+def test_chart_escapes_and_scales() -> None:
+    svg = line_chart("p99 <ms>", {"a&b": [(0.0, 1.0), (10.0, 4.0)]}, "ms")
+
+    assert "p99 &lt;ms&gt;" in svg
+    assert "a&amp;b" in svg
+    assert "<polyline" in svg
+    assert "max 4" in svg
+
+
+def test_chart_without_samples() -> None:
+    assert "no samples" in line_chart("empty", {"a": []}, "ms")
+
+
+def test_pages_contain_every_strategy() -> None:
+    options = LoadTestOptions(strategy="ttl", rate=10.0, duration=10, out=Path("x"))
+    rows = []
+    for name in ("ttl", "two-tier"):
+        before = _stats(requests=0, hits=0, misses=0, db_reads=0)
+        after = _stats(requests=100, hits=90, misses=10, db_reads=10, staleness=20)
+        rows.append(_result(name, options, before, after, {"requests": 100.0, "failures": 0.0, "p50_ms": 2.0, "p99_ms": 9.0}))
+    samples = [(1.0, _stats(10, 5, 5, 5)), (2.0, _stats(30, 20, 10, 10, staleness=30))]
+
+    single = run_html(rows[0], {"locust": [{"time": 100.0, "rps": 10.0, "p50": 2.0, "p99": 9.0}], "server": samples})
+    comparison = comparison_html(rows)
+
+    assert single.count("<svg") == 4
+    assert "two-tier" in comparison
+    assert "max staleness" in comparison
