@@ -31,8 +31,10 @@ from wagerlab.sim.backends import Backends, clear_cache, prepare_database, sqlit
 from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
 from wagerlab.sim.progress import ProgressView
 from wagerlab.sim.report import build_report, iso_time, write_report
+from wagerlab.sim.report_html import write_report_html
 from wagerlab.sim.scenario import Scenario
 from wagerlab.sim.stack import Stack, StackError, free_port
+from wagerlab.sim.trace import Trace
 from wagerlab.sim.wallet import RpcClient, RpcError, TransactionReverted, Wallet
 
 logger = logging.getLogger(__name__)
@@ -81,7 +83,7 @@ class RunContext:
 
 def prepare_run_dir(run_dir: Path) -> None:
     """Empty the run directory of a previous run's database, logs and report."""
-    for name in ("platform.db", "platform.db-wal", "platform.db-shm", "report.json", "trace.json", "platform.json", "forensics.jsonl"):
+    for name in ("platform.db", "platform.db-wal", "platform.db-shm", "report.json", "report.html", "trace.json", "platform.json", "forensics.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / "logs", ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ def prepare_run_dir(run_dir: Path) -> None:
 def run_scenario(
     scenario: Scenario, *, seed: int, run_dir: Path, show_progress: bool = True, backends: Backends | None = None
 ) -> RunResult:
-    """Run one scenario end to end and write RUN_DIR/report.json and RUN_DIR/logs/runner.log.
+    """Run one scenario end to end and write RUN_DIR/report.json, report.html and logs/runner.log.
 
     `backends` names a database and a Redis server to use instead of the embedded pair;
     the run empties their platform tables and cache keys first (see `wagerlab.sim.backends`).
@@ -117,7 +119,7 @@ def run_scenario(
                 errors=[f"the stack failed to start: {err}"],
                 deployment=None,
             )
-            return RunResult(report, write_report(run_dir, report, None))
+            return RunResult(report, _write_reports(run_dir, report, None, None))
         try:
             asyncio.run(_drive(context, show_progress))
         except ACTOR_FAILURES + (StackError,) as err:
@@ -139,11 +141,22 @@ def run_scenario(
             errors=context.errors,
             deployment=context.config.deployment,
         )
-        return RunResult(report, write_report(run_dir, report, context.world.trace if context.world else None))
+        return RunResult(report, _write_reports(run_dir, report, context.world.trace if context.world else None, context.engine))
     finally:
         stack.stop()
         logging.getLogger().removeHandler(log_handler)
         log_handler.close()
+
+
+def _write_reports(run_dir: Path, report: dict[str, Any], trace: Trace | None, engine: Engine | None) -> Path:
+    """Write report.json, then report.html beside it; return the path of report.json."""
+    path = write_report(run_dir, report, trace)
+    try:
+        write_report_html(run_dir, report, engine)
+    except Exception:
+        # The plots are a view of the run: a bug in drawing them must not change its verdict.
+        logger.exception("writing %s failed; report.json is complete", run_dir / "report.html")
+    return path
 
 
 def _log_to_file(path: Path) -> logging.Handler:
