@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from wagerlab.logs import RequestIdMiddleware
-from wagerlab.platform import api, chainapi
+from wagerlab.platform import api, chainapi, dashboard
 from wagerlab.platform.api.chainapi_client import ChainapiClient
 from wagerlab.platform.auth import Passwords
 from wagerlab.platform.cache import PlatformCache
@@ -110,7 +110,7 @@ def build_api_app(
     metrics.register(CacheCollector(lambda: cache.stats.to_json()))
     metrics.register(AlertCollector(engine))
     app = Starlette(
-        routes=[*api.routes, metrics.route()],
+        routes=[*api.routes, *dashboard.routes, metrics.route()],
         middleware=[
             Middleware(RequestIdMiddleware, service="api"),
             Middleware(MetricsMiddleware, metrics=metrics),
