@@ -17,14 +17,18 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, func, select
 from web3 import Web3
 
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Account, Bet, ChainEvent, LedgerEntry, write_session
+from wagerlab.sim.invariants import monitored_log_count
 from wagerlab.sim.stack import Stack
 
 logger = logging.getLogger(__name__)
+
+CRASH_WAIT_SECONDS = 2.0
+"""How long `monitor_crash` waits for unapplied logs before it kills the monitors anyway."""
 
 
 class FaultError(Exception):
@@ -76,7 +80,26 @@ def _bet_stake_edit(context: FaultContext) -> str:
     return f"changed the stake of bet {bet.bet_id} from {before} to {bet.stake} in the database only"
 
 
+def _monitor_crash(context: FaultContext) -> str:
+    """Kill the monitors process with SIGKILL, preferably while logs wait to be applied, and restart it."""
+    deadline = time.monotonic() + CRASH_WAIT_SECONDS
+    applied, expected = _applied_and_expected(context)
+    while applied >= expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+        applied, expected = _applied_and_expected(context)
+    old_pid = context.stack.kill_and_restart("monitors", context.config.monitors_port)
+    return f"killed the monitors process (pid {old_pid}) with SIGKILL when {applied} of {expected} monitored logs were applied, and restarted it"
+
+
+def _applied_and_expected(context: FaultContext) -> tuple[int, int]:
+    expected = monitored_log_count(context.w3, context.config.deployment)
+    with Session(context.engine) as session:
+        applied = session.exec(select(func.count()).select_from(ChainEvent)).one()
+    return applied, expected
+
+
 INJECTORS: dict[str, Callable[[FaultContext], str]] = {
+    "monitor_crash": _monitor_crash,
     "double_credit": _double_credit,
     "bet_stake_edit": _bet_stake_edit,
 }

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -46,6 +47,8 @@ class ManagedProcess:
         self.args = args
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        """Held while the process is killed and started again, so `ensure_running` waits."""
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "wagerlab", *self.args]
@@ -69,8 +72,21 @@ class ManagedProcess:
         except FileNotFoundError:
             return "(no log)"
 
+    def kill_and_start(self) -> int:
+        """Kill the process with SIGKILL and start it again with the same arguments; return the old pid."""
+        with self._lock:
+            if self._process is None:
+                raise StackError(f"{self.name} was never started, so it cannot be restarted")
+            old_pid = self._process.pid
+            self._process.kill()
+            self._process.wait()
+            logger.warning("killed %s (pid %d) with SIGKILL; starting it again", self.name, old_pid)
+            self.start()
+        return old_pid
+
     def ensure_running(self) -> None:
-        code = self.exit_code()
+        with self._lock:
+            code = self.exit_code()
         if code is not None:
             raise StackError(f"{self.name} exited with code {code}; last lines of {self.log_path}:\n{self.log_tail()}")
 
@@ -142,6 +158,16 @@ class Stack:
     def ensure_running(self) -> None:
         for process in self.processes:
             process.ensure_running()
+
+    def kill_and_restart(self, name: str, port: int | None = None) -> int:
+        """Kill one process with SIGKILL, start it again and wait until it listens on `port`; return the old pid."""
+        matches = [process for process in self.processes if process.name == name]
+        if not matches:
+            raise StackError(f"no process named {name!r} in this stack; expected one of {[p.name for p in self.processes]}")
+        old_pid = matches[0].kill_and_start()
+        if port is not None:
+            matches[0].wait_for_port(self.host, port)
+        return old_pid
 
     def stop(self) -> None:
         for process in reversed(self.processes):

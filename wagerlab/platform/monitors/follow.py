@@ -4,7 +4,9 @@ One connection goes like this. The monitor subscribes to the Sportsbook's logs o
 WebSocket first and buffers what arrives, then backfills with `eth_getLogs` over HTTP from
 its cursor to the head, then drains the buffer and follows the stream. Because the
 subscription starts before the backfill, every log is in the backfill or in the buffer or
-in both, and the cursor check drops the second copy. When the monitor is idle it requests
+in both, and the cursor check drops the second copy. A notification of a log past the
+cursor makes the monitor read the logs from its cursor with `eth_getLogs`, so logs are
+applied in chain order even when the stream delivers them out of order. When the monitor is idle it requests
 the head block number and backfills again, which moves its cursor to the head even when no
 log arrives. The settlement monitor relies on that to know the bets monitor has passed a
 block.
@@ -156,10 +158,12 @@ class LogFollower:
 
     async def _handle_notification(self, http: AsyncWeb3[Any], raw: Mapping[str, Any], stop: asyncio.Event) -> None:
         log = ChainLog.from_rpc(raw)
-        if log.removed or self.monitor.config.confirmations == 0:
+        if log.removed:
             await self._apply(log, stop)
-        else:
-            # A live log is not deep enough yet; the backfill applies it once it is.
+        elif log.position > self._position():
+            # A notification only signals new logs. The monitor reads the logs from its
+            # cursor in chain order, so a later log delivered first cannot move the cursor
+            # past an earlier one. A log that is not deep enough waits for a later catch-up.
             await self._catch_up(http, stop)
 
     async def _catch_up(self, http: AsyncWeb3[Any], stop: asyncio.Event) -> None:
@@ -181,8 +185,14 @@ class LogFollower:
             logs = await http.eth.get_logs({**self._log_filter(), "fromBlock": chunk_first, "toBlock": chunk_last})
             logger.debug("monitor %s fetched %d logs in blocks %d..%d", self.monitor.name, len(logs), chunk_first, chunk_last)
             for log in sorted((ChainLog.from_rpc(raw) for raw in logs), key=lambda item: item.position):
-                await self._apply(log, stop)
+                if log.position > self._position():
+                    await self._apply(log, stop)
             await asyncio.to_thread(self.monitor.mark_scanned, chunk_last)
+
+    def _position(self) -> tuple[int, int]:
+        """Return the cursor as this monitor last read or wrote it."""
+        assert self.health.cursor_block is not None and self.health.cursor_log_index is not None, "read_position runs first"
+        return (self.health.cursor_block, self.health.cursor_log_index)
 
     async def _apply(self, log: ChainLog, stop: asyncio.Event) -> None:
         """Apply one log, waiting while it depends on another monitor's progress."""
