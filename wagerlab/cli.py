@@ -49,7 +49,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _configure_logging("info", console_level="info" if args.verbose else "warning")
     backends = Backends(db_url=args.db, redis_url=args.redis)
     try:
-        result = run_scenario(scenario, seed=seed, run_dir=run_dir, show_progress=not args.no_progress, backends=backends)
+        result = run_scenario(
+            scenario, seed=seed, run_dir=run_dir, show_progress=not args.no_progress, backends=backends, rpc_url=args.rpc
+        )
     except BackendError as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
@@ -326,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="directory for report.json, trace.json, logs and the database (default: runs/NAME-seedN)")
     run.add_argument("--no-progress", action="store_true", help="do not draw live progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    run.add_argument(
+        "--rpc",
+        metavar="URL",
+        help="use the node at this HTTP URL (anvil, Hardhat) instead of starting one; WebSocket is "
+        "the same host and port; dev accounts 1..7 are funded with anvil_setBalance",
+    )
     _add_backend_options(run)
     run.set_defaults(handler=_cmd_run)
 

@@ -161,7 +161,7 @@ def test_interval_mining(w3: Web3, running: RunningNode) -> None:
 def test_set_balance(w3: Web3, running: RunningNode, method: str) -> None:
     address = dev_account(50).address
 
-    assert result(running, method, [address, hex(10**21)]) is True
+    assert result(running, method, [address, hex(10**21)]) is None
 
     assert w3.eth.get_balance(address) == 10**21
     assert w3.eth.get_balance(address, "pending") == 10**21

@@ -714,15 +714,14 @@ class Node:
 
     # -- mining control ---------------------------------------------------------------
 
-    def _evm_set_automine(self, params: Params) -> bool:
+    def _evm_set_automine(self, params: Params) -> None:
         self._automine = rpc.decode_bool(rpc.param(params, 0, "enabled"), "enabled")
         logger.info("automine %s", "on" if self._automine else "off")
         if self._automine and self._chain.header.gas_used > 0:
             # Transactions sent while automine was off are mined now, as anvil does.
             self._mine()
-        return True
 
-    def _evm_set_interval_mining(self, params: Params) -> bool:
+    def _evm_set_interval_mining(self, params: Params) -> None:
         seconds = decode_count(rpc.param(params, 0, "seconds"), "seconds")
         if self._interval_miner is not None:
             self._interval_miner.stop()
@@ -731,7 +730,6 @@ class Node:
             self._interval_miner = IntervalMiner(self, seconds)
             self._interval_miner.start()
         logger.info("interval mining every %d s (0 is off)", seconds)
-        return True
 
     def _anvil_mine(self, params: Params) -> None:
         count = decode_count(rpc.param(params, 0, "blocks", 1), "blocks")
@@ -743,7 +741,7 @@ class Node:
                 self._next_timestamp = self._head().timestamp + interval
             self._mine()
 
-    def _anvil_set_balance(self, params: Params) -> bool:
+    def _anvil_set_balance(self, params: Params) -> None:
         address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
         balance = rpc.decode_quantity(rpc.param(params, 1, "balance"), "balance")
         self._write_balance(address, balance)
@@ -753,7 +751,6 @@ class Node:
             # NOTE: py-evm reads state only at mined blocks, so the change takes effect in
             # a new block; anvil changes the balance without mining.
             self._mine()
-        return True
 
     def _write_balance(self, address: bytes, balance: int) -> None:
         chain = self._chain

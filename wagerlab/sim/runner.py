@@ -20,6 +20,7 @@ from web3 import HTTPProvider, Web3
 from wagerlab.chain.accounts import dev_key, dev_roles
 from wagerlab.chain.compiler import CompilerError, load_artifacts
 from wagerlab.chain.deploy import DeploymentError, deploy_platform
+from wagerlab.chain.external import ExternalNodeError, fund_dev_accounts, websocket_url
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User
 from wagerlab.platform.reconcile import ReconcileError, reconcile
@@ -47,7 +48,7 @@ KEEPALIVE_EXPIRY_SECONDS = 2.0
 """Shorter than uvicorn's 5 s keep-alive, so the client never reuses a connection the
 server is closing at that moment (which surfaces as httpx.ReadError)."""
 
-STARTUP_FAILURES = (StackError, DeploymentError, CompilerError)
+STARTUP_FAILURES = (StackError, DeploymentError, CompilerError, ExternalNodeError)
 ACTOR_FAILURES = (ActorError, ApiError, RpcError, TransactionReverted, TimeoutError, httpx.HTTPError)
 
 
@@ -90,9 +91,18 @@ def prepare_run_dir(run_dir: Path) -> None:
 
 
 def run_scenario(
-    scenario: Scenario, *, seed: int, run_dir: Path, show_progress: bool = True, backends: Backends | None = None
+    scenario: Scenario,
+    *,
+    seed: int,
+    run_dir: Path,
+    show_progress: bool = True,
+    backends: Backends | None = None,
+    rpc_url: str | None = None,
 ) -> RunResult:
     """Run one scenario end to end and write RUN_DIR/report.json, report.html and logs/runner.log.
+
+    `rpc_url` names an external node (anvil, Hardhat) to deploy on instead of starting
+    `wagerlab chain`; its dev accounts 1..7 are funded first (see `wagerlab.chain.external`).
 
     `backends` names a database and a Redis server to use instead of the embedded pair;
     the run empties their platform tables and cache keys first (see `wagerlab.sim.backends`).
@@ -103,7 +113,7 @@ def run_scenario(
     log_handler = _log_to_file(run_dir / "logs" / "runner.log")
     try:
         try:
-            context = _start(scenario, seed, run_dir, stack, backends or Backends())
+            context = _start(scenario, seed, run_dir, stack, backends or Backends(), rpc_url)
         except STARTUP_FAILURES as err:
             logger.error("the stack failed to start: %s", err)
             report = build_report(
@@ -168,10 +178,17 @@ def _log_to_file(path: Path) -> logging.Handler:
     return handler
 
 
-def _start(scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends: Backends) -> RunContext:
+def _start(
+    scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends: Backends, rpc_url: str | None = None
+) -> RunContext:
     load_artifacts()
-    http_url, ws_url = stack.start_node()
+    if rpc_url is None:
+        http_url, ws_url = stack.start_node()
+    else:
+        http_url, ws_url = rpc_url, websocket_url(rpc_url)
     w3 = Web3(HTTPProvider(http_url, request_kwargs={"timeout": 60}))
+    if rpc_url is not None:
+        fund_dev_accounts(w3)
     deployment = deploy_platform(w3, dev_roles(), house_funding=scenario.house_funding)
     logger.info("contracts deployed: sportsbook %s, oracle %s", deployment.sportsbook, deployment.oracle)
 
