@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from monitor_fixtures import account, cursor_of, event_rows, ledger_sums
 from sqlalchemy.engine import Engine
@@ -26,6 +27,7 @@ from wagerlab.platform.monitors.follow import LogFollower
 KILL_AFTER_LEGS = """
 import os, signal, sys
 from pathlib import Path
+from typing import Any
 
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.monitors import base, run_monitors
@@ -180,3 +182,54 @@ def test_same_oracle_result_submitted_twice(chain: Chain, tmp_path: Path) -> Non
     alice, bob = chain.bettors
     assert account(engine, alice.address) == (chain.book_balance(alice), 0)
     assert account(engine, bob.address) == (chain.book_balance(bob), 0)
+
+
+def node_control(chain: Chain, method: str) -> Any:
+    response = chain.w3.provider.make_request(method, [])  # type: ignore[arg-type]
+    assert "error" not in response, response
+    return response["result"]
+
+
+def deposit_through_fault(chain: Chain, tmp_path: Path, method: str) -> tuple[Any, dict[str, Any], Engine]:
+    """Deposit, inject the node fault `method`, deposit three times more at once, and wait for all four."""
+    config, engine = platform_config(chain, tmp_path, reconcile_interval_seconds=0)
+    alice, bob = chain.bettors
+    monitors = MonitorsThread(config, engine).start()
+    chain.deposit(alice, 1_000_000)
+    wait_for(lambda: deposit_rows(engine) == 1, "the first deposit")
+
+    result = node_control(chain, method)
+    chain.deposit(bob, 2_000_000)
+    chain.deposit(alice, 3_000_000)
+    chain.deposit(bob, 4_000_000)
+    wait_for(lambda: deposit_rows(engine) >= 4, "the deposits made while the monitors reconnected")
+    wait_for(lambda: common_block(engine) == chain.w3.eth.block_number, "the monitors to reach the head")
+    health = monitors.health()["monitors"]["deposits"]
+    monitors.stop()
+    return result, health, engine
+
+
+def test_ws_drop_backfills_without_gap(chain: Chain, tmp_path: Path) -> None:
+    dropped, health, engine = deposit_through_fault(chain, tmp_path, "wagerlab_dropConnections")
+    alice, bob = chain.bettors
+
+    assert dropped == 3
+    assert deposit_rows(engine) == 4
+    assert account(engine, alice.address) == (4_000_000, 0)
+    assert account(engine, bob.address) == (6_000_000, 0)
+    assert health["restarts"] >= 1
+    assert "SubscriptionClosedError" in health["last_error"]
+    assert health["events_applied"] == 4
+
+
+def test_node_restart_resubscribes(chain: Chain, tmp_path: Path) -> None:
+    result, health, engine = deposit_through_fault(chain, tmp_path, "wagerlab_restart")
+    alice, bob = chain.bettors
+
+    assert result["connections"] == 3
+    assert deposit_rows(engine) == 4
+    assert account(engine, alice.address) == (4_000_000, 0)
+    assert account(engine, bob.address) == (6_000_000, 0)
+    assert health["restarts"] >= 1
+    assert health["state"] == "live"
+    assert health["events_applied"] == 4

@@ -98,8 +98,30 @@ def _applied_and_expected(context: FaultContext) -> tuple[int, int]:
     return applied, expected
 
 
+def _ws_drop(context: FaultContext) -> str:
+    dropped = _node_control(context, "wagerlab_dropConnections")
+    return f"the node closed all {dropped} WebSocket connections; the monitors must resubscribe and backfill from their cursors"
+
+
+def _node_restart(context: FaultContext) -> str:
+    result = _node_control(context, "wagerlab_restart")
+    return (
+        f"the node dropped {result['filters']} filters and {result['connections']} WebSocket connections, "
+        "as a restarted node would; every subscriber must subscribe again"
+    )
+
+
+def _node_control(context: FaultContext, method: str) -> Any:
+    response = context.w3.provider.make_request(method, [])  # type: ignore[arg-type]
+    if "error" in response:
+        raise FaultError(f"the node rejected {method}: {response['error']}; it needs a wagerlab chain node")
+    return response["result"]
+
+
 INJECTORS: dict[str, Callable[[FaultContext], str]] = {
     "monitor_crash": _monitor_crash,
+    "ws_drop": _ws_drop,
+    "node_restart": _node_restart,
     "double_credit": _double_credit,
     "bet_stake_edit": _bet_stake_edit,
 }
