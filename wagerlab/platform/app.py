@@ -22,6 +22,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from wagerlab.logs import RequestIdMiddleware
 from wagerlab.platform import api, chainapi, dashboard
 from wagerlab.platform.api.chainapi_client import ChainapiClient
+from wagerlab.platform.api.pause import ChainPauseState, NeverPaused
 from wagerlab.platform.auth import Passwords
 from wagerlab.platform.cache import PlatformCache
 from wagerlab.platform.config import PlatformConfig
@@ -92,6 +93,8 @@ def build_api_app(
         passwords=Passwords(),
         odds_signer=Account.from_key(config.odds_signer_key),
         clock=clock or ChainClock(AsyncWeb3(AsyncHTTPProvider(config.rpc_url))),
+        # A test that brings its own clock has no node to read paused() from.
+        pause=NeverPaused() if clock else ChainPauseState(AsyncWeb3(AsyncHTTPProvider(config.rpc_url)), config.deployment.sportsbook),
     )
 
     @contextlib.asynccontextmanager

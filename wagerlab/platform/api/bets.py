@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from wagerlab.platform import quotes
 from wagerlab.platform.api.context import ApiContext, context, current_user
+from wagerlab.platform.api.pause import reject_if_paused
 from wagerlab.platform.api.validation import parse_path_int, read_json_object, require_hex_bytes
 from wagerlab.platform.chainapi.rawtx import (
     CalldataError,
@@ -88,6 +89,7 @@ async def post_bet(request: Request) -> JSONResponse:
 
     tx, call = decode_sportsbook_call(ctx, user, raw, "placeBet")
     await _check_quote(ctx, user, call)
+    await reject_if_paused(ctx.pause, "a bet")
     logger.info("relaying placeBet %s of user %s (quote %s)", tx.tx_hash, user.id, call.args["quote"]["nonce"])
     return await _relay(ctx, tx)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from wagerlab.platform.api.chainapi_client import ChainapiClient
+from wagerlab.platform.api.pause import NeverPaused, PauseState
 from wagerlab.platform.auth import Passwords, authenticated_user_id, check_admin
 from wagerlab.platform.cache import PlatformCache
 from wagerlab.platform.config import PlatformConfig
@@ -28,6 +29,8 @@ class ApiContext:
     odds_signer: LocalAccount
     clock: Clock
     """Time for quote expiry and market closing: the chain's, except in tests without a node."""
+    pause: PauseState = field(default_factory=NeverPaused)
+    """Whether the Sportsbook is paused: read from the chain, except in tests without a node."""
 
 
 def context(request: Request) -> ApiContext:

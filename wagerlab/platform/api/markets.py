@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from wagerlab.odds import MAX_DB_AMOUNT
 from wagerlab.platform import quotes
 from wagerlab.platform.api.context import ApiContext, context, current_user
+from wagerlab.platform.api.pause import reject_if_paused
 from wagerlab.platform.auth import authenticated_user_id
 from wagerlab.platform.api.validation import parse_path_int, read_json_object, require_int
 from wagerlab.platform.db import Market, MarketOdds, MarketStatus, read_session, write_session
@@ -101,6 +102,7 @@ async def post_quote(request: Request) -> JSONResponse:
     market_id = require_int(body, "market_id")
     outcome = require_int(body, "outcome", maximum=255)
     stake = require_int(body, "stake", minimum=1, maximum=MAX_DB_AMOUNT)
+    await reject_if_paused(ctx.pause, "a new quote")
 
     now = await ctx.clock.now()
     market = check_open_for_bets(await run_in_threadpool(load_market, ctx.engine, market_id), market_id, now)

@@ -55,8 +55,13 @@ class RequestGuard:
             )
 
     async def block_ip(self, ip: str, rule: str, reason: str) -> None:
-        """Block `ip` for `ip_block_seconds`; the block expires by itself. Alert once per block."""
+        """Block `ip` for `ip_block_seconds`; the block expires by itself. Alert once per block.
+
+        The IP's request counter is reset, so that the first request after the block
+        starts a new window instead of blocking the IP again at once.
+        """
         if await self.counters.set_flag(f"block:{ip}", rule, self.limits.ip_block_seconds):
+            await self.counters.delete(f"ip:{ip}")
             detail = f"IP {ip} blocked for {self.limits.ip_block_seconds} s: {reason}"
             await self.alert(rule, AlertSeverity.WARNING, detail)
 

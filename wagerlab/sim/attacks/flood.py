@@ -17,7 +17,8 @@ from wagerlab.sim.attacks.base import Attack, AttackContext, AttackResult, attac
 
 logger = logging.getLogger(__name__)
 
-FLOOD_PATH = "/api/markets"
+FLOOD_PATH = "/api/health"
+"""The cheapest api route, so the flood is as fast as the gateway lets it be."""
 
 
 async def _flood(client: httpx.AsyncClient, url: str, requests: int, concurrency: int, spoof: bool) -> Counter[int]:
@@ -41,7 +42,7 @@ class ApiFlood(Attack):
     """One address sends far more requests than its limit; it must be blocked, then let back in."""
 
     kind = "api_flood"
-    options = {"requests": 1500, "concurrency": 32, "source": 4}
+    options = {"requests": 600, "concurrency": 32, "source": 4}
     spoof = False
 
     async def run(self, context: AttackContext, options: dict[str, int], at: str) -> AttackResult:
