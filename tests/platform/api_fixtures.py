@@ -26,6 +26,7 @@ from wagerlab.odds import ONE_TOKEN
 from wagerlab.platform.auth import Passwords
 from wagerlab.platform.config import Deployment, PlatformConfig
 from wagerlab.platform.db import Market, MarketOdds, create_tables, make_engine, write_session
+from wagerlab.testing.backends import new_database_url
 
 ADMIN_TOKEN = "test-admin-token"
 CHAIN_ID = 131277322940537
@@ -53,7 +54,7 @@ def make_config(db_url: str, deployment: Deployment | None = None, **overrides: 
 
 @pytest.fixture
 def db(tmp_path: Path) -> tuple[str, Engine]:
-    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    url = new_database_url(tmp_path)
     engine = make_engine(url)
     create_tables(engine)
     return url, engine

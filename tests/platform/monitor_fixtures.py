@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from wagerlab.platform.config import Deployment, PlatformConfig
 from wagerlab.platform.db import Account, ChainEvent, LedgerEntry, MonitorCursor, create_tables, make_engine
+from wagerlab.testing.backends import new_database_url
 from wagerlab.platform.monitors.events import sportsbook_event_abis
 
 CHAIN_ID = 131277322940537
@@ -42,7 +43,7 @@ def make_config(db_url: str, **overrides: Any) -> PlatformConfig:
 
 
 def make_database(tmp_path: Path) -> tuple[str, Engine]:
-    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    url = new_database_url(tmp_path)
     engine = make_engine(url)
     create_tables(engine)
     return url, engine

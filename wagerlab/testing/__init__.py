@@ -1,0 +1,1 @@
+"""Test support for wagerlab and for projects that test against it (see `wagerlab.pytest_plugin`)."""
