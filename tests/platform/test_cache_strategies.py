@@ -30,7 +30,9 @@ from wagerlab.platform.cache.strategies import (
 from wagerlab.platform.cache.stats import CacheStats
 
 REAL_REDIS_URL = "redis://127.0.0.1:6379/11"
-TTL_SECONDS = 1
+TTL_SECONDS = 2
+SLACK_MS = 1_000
+"""Allowance for a loaded CI machine on top of each promised window."""
 
 pytestmark = pytest.mark.anyio
 
@@ -121,9 +123,9 @@ async def test_change_seen_on_other_node(make_node: NodeFactory, strategy: str) 
     await reader.get_odds(1, table.load)
 
     await _change_on(writer, table, [1_700_000, 2_300_000])
-    waited_ms = await _read_until_version(reader, table, 2, limit_ms=max(reader.strategy.staleness_window_ms, 50) + 500)
+    waited_ms = await _read_until_version(reader, table, 2, limit_ms=max(reader.strategy.staleness_window_ms, 50) + SLACK_MS)
 
-    assert waited_ms <= reader.strategy.staleness_window_ms + 500
+    assert waited_ms <= reader.strategy.staleness_window_ms + SLACK_MS
     assert (await reader.get_odds(1, table.load))["odds"] == [1_700_000, 2_300_000]  # type: ignore[index]
 
 
@@ -135,12 +137,12 @@ async def test_ttl_serves_old_odds_until_expiry(make_node: NodeFactory, strategy
 
     await _change_on(writer, table, [1_700_000, 2_300_000])
     stale = await reader.get_odds(1, table.load)
-    waited_ms = await _read_until_version(reader, table, 2, limit_ms=TTL_SECONDS * 1000 + 500)
+    waited_ms = await _read_until_version(reader, table, 2, limit_ms=TTL_SECONDS * 1000 + SLACK_MS)
 
     assert stale is not None and stale["version"] == 1
-    assert waited_ms <= reader.strategy.staleness_window_ms + 500
+    assert waited_ms <= reader.strategy.staleness_window_ms + SLACK_MS
     assert reader.stats.stale_reads >= 1
-    assert 0 < reader.stats.odds_staleness.max <= TTL_SECONDS * 1000 + 500
+    assert 0 < reader.stats.odds_staleness.max <= TTL_SECONDS * 1000 + SLACK_MS
 
 
 async def test_none_queries_every_read(make_node: NodeFactory) -> None:
@@ -315,3 +317,17 @@ def test_broadcast_window_is_promised() -> None:
         node = PlatformCache(fakeredis.FakeAsyncRedis(), odds_ttl_seconds=30, token_ttl_seconds=60, strategy=name)
         assert node.strategy.staleness_window_ms == window, name
     assert stats.strategy == "ttl"
+
+
+async def test_token_memo_honours_expiry() -> None:
+    node = PlatformCache(fakeredis.FakeAsyncRedis(), odds_ttl_seconds=30, token_ttl_seconds=1, strategy="ttl")
+    await node.store_token("digest-1", 42)
+
+    first = await node.user_for_token("digest-1")
+    await node.client.delete(token_key("digest-1"))
+    memo = await node.user_for_token("digest-1")
+    await asyncio.sleep(1.1)
+    expired = await node.user_for_token("digest-1")
+    await node.close()
+
+    assert (first, memo, expired) == (42, 42, None)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 import fakeredis
@@ -51,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 ODDS_CHANNEL = "odds-changed"
 RESUBSCRIBE_DELAY_SECONDS = 0.5
+TOKEN_MEMO_SECONDS = 60.0
+TOKEN_MEMO_SIZE = 100_000
+"""Tokens kept in process memory; the memo is emptied when full, which costs one Redis read each."""
 KEPT_VERSIONS = 16
 """Versions of each market's odds remembered for staleness; older reads count from the oldest."""
 
@@ -96,6 +100,7 @@ class PlatformCache:
         self.staleness = StalenessTracker()
         self._listener: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
+        self._token_memo: dict[str, tuple[int, float]] = {}
 
     @classmethod
     def from_config(cls, config: PlatformConfig) -> PlatformCache:
@@ -154,13 +159,29 @@ class PlatformCache:
         await self.client.set(token_key(token_digest), str(user_id), ex=self.token_ttl_seconds)
 
     async def user_for_token(self, token_digest: str) -> int | None:
-        """Return the user id a token digest maps to, or None when unknown or expired."""
-        value = await self.client.get(token_key(token_digest))
+        """Return the user id a token digest maps to, or None when unknown or expired.
+
+        Known tokens are also kept in this process until their Redis key expires (at most
+        `TOKEN_MEMO_SECONDS`), because nothing revokes a token before its expiry and the
+        Redis round trip would otherwise be half the cost of a cached odds read.
+        """
+        memo = self._token_memo.get(token_digest)
+        if memo is not None and memo[1] > time.monotonic():
+            self.stats.token_hits += 1
+            return memo[0]
+
+        key = token_key(token_digest)
+        value, ttl_ms = await self.client.pipeline(transaction=False).get(key).pttl(key).execute()
         if value is None:
             self.stats.token_misses += 1
             return None
         self.stats.token_hits += 1
-        return int(value)
+        user_id = int(value)
+        if ttl_ms > 0:
+            if len(self._token_memo) >= TOKEN_MEMO_SIZE:
+                self._token_memo.clear()
+            self._token_memo[token_digest] = (user_id, time.monotonic() + min(ttl_ms / 1000, TOKEN_MEMO_SECONDS))
+        return user_id
 
     def count_request(self, route: str) -> None:
         self.stats.requests[route] += 1
