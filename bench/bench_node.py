@@ -11,6 +11,7 @@ Usage: .venv/bin/python bench/bench_node.py [--count 500]
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import statistics
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from eth_tester import EthereumTester, PyEVMBackend
@@ -79,6 +81,21 @@ class OverHttp:
             check_reply(reply.content)
 
 
+class OverHttpClient:
+    """The same requests through the standard library's `http.client`, a thinner client than
+    httpx, to separate the client library's cost from the node's."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port)
+
+    def send_all(self, transfers: list[str]) -> None:
+        headers = {"content-type": "application/json"}
+        for index, raw in enumerate(transfers):
+            self.connection.request("POST", "/", request("eth_sendRawTransaction", [raw], index), headers)
+            check_reply(self.connection.getresponse().read())
+
+
 class OverWebSocket:
     def __init__(self, url: str) -> None:
         self.connection = connect(url)
@@ -127,6 +144,7 @@ def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[
     modes = {
         "eth-tester in-process": in_process,
         "node over HTTP (httpx)": OverHttp(urls["http"]),
+        "node over HTTP (http.client)": OverHttpClient(urls["http"]),
         "node over WebSocket": OverWebSocket(urls["ws"]),
     }
     # In-process and node chains are separate, so each has its own nonce sequence; the
@@ -152,10 +170,10 @@ def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[
 def print_table(rates: dict[str, list[float]], count: int, rounds: int) -> None:
     baseline = statistics.median(rates["eth-tester in-process"])
     print(f"{count} signed transfers per mode and round, {rounds} rounds, median tx/s")
-    print(f"{'mode':<26} {'median tx/s':>11} {'min':>7} {'max':>7} {'ratio':>6}")
+    print(f"{'mode':<30} {'median tx/s':>11} {'min':>7} {'max':>7} {'ratio':>6}")
     for mode, values in rates.items():
         median = statistics.median(values)
-        print(f"{mode:<26} {median:>11.1f} {min(values):>7.1f} {max(values):>7.1f} {median / baseline:>6.2f}")
+        print(f"{mode:<30} {median:>11.1f} {min(values):>7.1f} {max(values):>7.1f} {median / baseline:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,11 @@ from typing import Any, AsyncIterator, Final
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wagerlab.chain import rpc
@@ -328,6 +330,21 @@ class RpcServer:
             return Response(status_code=204)
         return Response(reply, media_type="application/json")
 
+    async def handle_http_post(self, receive: Receive, send: Send) -> None:
+        """Handle `POST /` in plain ASGI, as `http_endpoint` does but with less overhead."""
+        body = await _read_body(receive)
+        if body is None:
+            return
+        reply = await self.handle_payload(body, None)
+        if reply is None:
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        payload = reply.encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
         await websocket.accept()
         connection = Connection(websocket, queue_limit=self._send_queue_limit)
@@ -366,6 +383,33 @@ class RpcServer:
             reply = await self.handle_payload(payload, connection)
             if reply is not None:
                 connection.send(reply)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """Read a whole HTTP request body; None when the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class HttpFastPath:
+    """ASGI middleware that sends `POST /` straight to the RPC server, skipping Starlette's
+    routing and Request/Response objects on the hot path; everything else passes through."""
+
+    def __init__(self, app: ASGIApp, server: RpcServer) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
+            await self.server.handle_http_post(receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _write_loop(connection: Connection) -> None:
@@ -455,6 +499,7 @@ def build_app(
             Route("/", server.http_endpoint, methods=["POST"]),
             WebSocketRoute("/", server.websocket_endpoint),
         ],
+        middleware=[Middleware(HttpFastPath, server=server)],
         lifespan=lifespan,
     )
     app.state.rpc_server = server
