@@ -4,7 +4,7 @@ Both apps run in one uvicorn process each, on loopback, with the same uvicorn se
 and receive the same Locust load (closed model, no wait, `--users` users) for `--seconds`
 seconds. Throughput is the server's own count of odds requests divided by the run time,
 so the ratio does not depend on Locust's bookkeeping. The bare endpoint returns the same
-JSON body from memory and checks nothing; the api authenticates the bearer token in the
+JSON body from memory and checks nothing. The api authenticates the bearer token in the
 cache and reads the odds through the chosen strategy.
 
     .venv/bin/python bench/bench_odds.py --strategy two-tier --seconds 20

@@ -1,7 +1,7 @@
 """Odds caching strategies: two api nodes share one Redis, one changes odds, the other reads.
 
 Every test runs on fakeredis (one FakeServer shared by both nodes) and on the real Redis at
-127.0.0.1:6379 in database 11, which these tests own; the real-Redis cases are skipped
+127.0.0.1:6379 in database 11, which these tests own. The real-Redis cases are skipped
 when that server is unreachable. Pub/sub is where the two differ: fakeredis delivers a
 message inside the process, real Redis over a second connection that can be lost.
 """

@@ -144,7 +144,7 @@ class PlatformCache:
         """Apply and announce an odds change; call it after the database commit.
 
         NOTE: under `ttl` and `xfetch` nothing is deleted, so other nodes serve the old
-        odds until their key expires; that is the promise those strategies make.
+        odds until their key expires. That is the promise those strategies make.
         """
         await self.start()
         await self.strategy.invalidate(market_id)

@@ -212,8 +212,8 @@ class CoalesceStrategy(TtlBroadcastStrategy):
 
     @property
     def staleness_window_ms(self) -> int:
-        # The writer's delete is seen by every node at once because they share Redis; a
-        # reader racing the delete can store the old odds until the TTL ends.
+        # Every node sees the writer's delete at once because they share Redis. A reader
+        # racing the delete can store the old odds, and they stay until the TTL ends.
         return self.ttl_seconds * 1000
 
     async def get(self, market_id: int, load: OddsLoader) -> OddsEntry | None:

@@ -1,5 +1,5 @@
-"""What flows besides Locust's reads: markets and bettors set up first, then odds changes
-and quotes while the load runs, and a once-a-second sample of the api's counters."""
+"""Load-test traffic besides Locust's reads: markets and bettors set up first, then odds
+changes and quotes while the load runs, and a once-a-second sample of the api's counters."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ class BackgroundTraffic:
 
 @dataclass
 class StatsSampler:
-    """Samples `GET /api/stats` once a second in a thread; `samples` holds (seconds, stats)."""
+    """Samples `GET /api/stats` once a second in a thread; `samples` contains (seconds, stats) pairs."""
 
     api_url: str
     interval: float = 1.0
