@@ -5,13 +5,16 @@ Every transfer is signed before the clock starts and carries an explicit gas lim
 the numbers compare transport and node overhead, not signing or gas estimation. The node
 runs in its own process (`run_node`), as `wagerlab chain` does.
 
-Usage: .venv/bin/python bench/bench_node.py [--count 500]
+Usage: .venv/bin/python bench/bench_node.py [--count 500] [--anvil PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import os
+import shutil
+import socket
 import json
 import statistics
 import subprocess
@@ -23,11 +26,13 @@ from urllib.parse import urlsplit
 
 import httpx
 from eth_tester import EthereumTester, PyEVMBackend
+from eth_utils import keccak
 from websockets.sync.client import connect
 
 from wagerlab.chain.accounts import dev_account
 
 WARMUP = 20
+JSON = {"content-type": "application/json"}
 
 
 def signed_transfers(chain_id: int, first_nonce: int, count: int) -> list[str]:
@@ -106,6 +111,39 @@ class OverWebSocket:
             check_reply(self.connection.recv())
 
 
+class AnvilOverHttp(OverHttpClient):
+    """anvil through `http.client`. anvil returns the hash before it mines, so the clock
+    stops only once the last transfer has a receipt."""
+
+    def send_all(self, transfers: list[str]) -> None:
+        super().send_all(transfers)
+        last_hash = "0x" + keccak(hexstr=transfers[-1]).hex()
+        while True:
+            self.connection.request("POST", "/", request("eth_getTransactionReceipt", [last_hash], 0), JSON)
+            if json.loads(self.connection.getresponse().read()).get("result") is not None:
+                return
+            time.sleep(0.001)
+
+
+def start_anvil(binary: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start anvil on a free loopback port and fund dev account 1 there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port), "--silent"])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.post(url, content=request("anvil_setBalance", [dev_account(1).address, hex(10**24)], 1), headers=JSON)
+            return process, url
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"anvil did not start on {url} within 30 s") from None
+            time.sleep(0.05)
+
+
 def start_node(ready_file: Path) -> subprocess.Popen[bytes]:
     code = (
         "from pathlib import Path; from wagerlab.chain.server import run_node; "
@@ -125,16 +163,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200, help="timed transfers per mode and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the modes take turns in each")
+    parser.add_argument(
+        "--anvil",
+        default=os.environ.get("WAGERLAB_ANVIL") or shutil.which("anvil"),
+        help="anvil binary to measure too (default: $WAGERLAB_ANVIL, then anvil on PATH; none skips it)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
         process = start_node(Path(folder) / "ready.json")
+        anvil = start_anvil(args.anvil) if args.anvil else None
         try:
             urls = json.loads((Path(folder) / "ready.json").read_text())
+            if anvil is not None:
+                urls["anvil"] = anvil[1]
             rates = run_rounds(urls, args.count, args.rounds)
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            for child in [process] + ([anvil[0]] if anvil else []):
+                child.terminate()
+                child.wait(timeout=10)
     print_table(rates, args.count, args.rounds)
 
 
@@ -147,15 +194,22 @@ def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[
         "node over HTTP (http.client)": OverHttpClient(urls["http"]),
         "node over WebSocket": OverWebSocket(urls["ws"]),
     }
-    # In-process and node chains are separate, so each has its own nonce sequence; the
-    # HTTP and WebSocket modes share the node's.
-    next_nonce = {"in-process": 0, "node": 0}
+    chain_of = {mode: "node" for mode in modes}
+    chain_of["eth-tester in-process"] = "in-process"
+    # In-process, node and anvil chains are separate, so each has its own nonce sequence;
+    # the HTTP and WebSocket modes share the node's.
+    next_nonce = {"in-process": 0, "node": 0, "anvil": 0}
     node_reply = httpx.post(urls["http"], content=request("eth_chainId", [], 1)).json()
     chain_ids = {"in-process": in_process.chain_id, "node": int(node_reply["result"], 16)}
+    if "anvil" in urls:
+        modes["anvil over HTTP (http.client)"] = AnvilOverHttp(urls["anvil"])
+        chain_of["anvil over HTTP (http.client)"] = "anvil"
+        anvil_reply = httpx.post(urls["anvil"], content=request("eth_chainId", [], 1), headers=JSON).json()
+        chain_ids["anvil"] = int(anvil_reply["result"], 16)
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     for round_index in range(rounds + 1):
         for mode, sender in modes.items():
-            chain = "in-process" if sender is in_process else "node"
+            chain = chain_of[mode]
             size = WARMUP if round_index == 0 else count
             transfers = signed_transfers(chain_ids[chain], next_nonce[chain], size)
             next_nonce[chain] += size
