@@ -379,3 +379,30 @@ async def _reorg_with_subscribers(target: Target) -> list[dict[str, Any]]:
             messages.append({"kind": kinds[params["subscription"]], "result": params["result"]})
         return messages
 
+
+
+# ---------------------------------------------------------------------------
+# Block contents by number, hash and index
+
+
+def test_block_contents(target: Target) -> None:
+    receipt = target.store(6, 60)
+    number, block_hash = receipt["blockNumber"], receipt["blockHash"]
+
+    assert target.result("eth_getBlockTransactionCountByNumber", number) == "0x1"
+    assert target.result("eth_getBlockTransactionCountByHash", block_hash) == "0x1"
+    assert target.result("eth_getUncleCountByBlockNumber", number) == "0x0"
+    by_index = target.result("eth_getTransactionByBlockNumberAndIndex", number, "0x0")
+    assert by_index["hash"] == receipt["transactionHash"]
+    assert target.result("eth_getTransactionByBlockHashAndIndex", block_hash, "0x0")["hash"] == by_index["hash"]
+    assert target.result("eth_getTransactionByBlockNumberAndIndex", number, "0x5") is None
+    receipts = target.result("eth_getBlockReceipts", number)
+    assert [r["transactionHash"] for r in receipts] == [receipt["transactionHash"]]
+    assert receipts[0]["logs"] == receipt["logs"]
+    assert target.result("eth_getBlockReceipts", block_hash) == receipts
+    assert target.result("eth_getBlockReceipts", "0x999999") is None
+
+
+def test_sha3_and_coinbase(target: Target) -> None:
+    assert target.result("web3_sha3", "0x68656c6c6f") == "0x" + keccak(b"hello").hex()
+    assert target.result("eth_coinbase") == "0x" + "00" * 20

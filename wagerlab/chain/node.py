@@ -29,7 +29,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth_bloom import BloomFilter
 from eth_tester import PyEVMBackend
 from eth_utils import ValidationError as EthUtilsValidationError
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from wagerlab.chain import rpc
 from wagerlab.chain.accounts import DEV_ACCOUNT_COUNT
@@ -198,6 +198,17 @@ class Node:
             "eth_getBlockByNumber": self._get_block_by_number,
             "eth_getBlockByHash": self._get_block_by_hash,
             "eth_getLogs": self._get_logs,
+            "eth_getBlockTransactionCountByNumber": lambda params: self._block_count(params, "number", "transactions"),
+            "eth_getBlockTransactionCountByHash": lambda params: self._block_count(params, "hash", "transactions"),
+            "eth_getUncleCountByBlockNumber": lambda params: self._block_count(params, "number", "uncles"),
+            "eth_getUncleCountByBlockHash": lambda params: self._block_count(params, "hash", "uncles"),
+            "eth_getTransactionByBlockNumberAndIndex": lambda params: self._transaction_at(params, "number"),
+            "eth_getTransactionByBlockHashAndIndex": lambda params: self._transaction_at(params, "hash"),
+            "eth_getBlockReceipts": self._get_block_receipts,
+            "eth_coinbase": lambda params: rpc.data(ZERO_ADDRESS),
+            "eth_hashrate": lambda params: rpc.quantity(0),
+            "net_peerCount": lambda params: rpc.quantity(0),
+            "web3_sha3": lambda params: rpc.data(keccak(rpc.decode_data(rpc.param(params, 0, "data"), "data"))),
             "eth_newFilter": self._new_filter,
             "eth_newBlockFilter": lambda params: self._filters.new_block_filter(),
             "eth_newPendingTransactionFilter": lambda params: self._filters.new_pending_filter(),
@@ -598,6 +609,45 @@ class Node:
             encoded = rpc.encode_block(record.block, full_transactions=full, size=size)
             record.wire[full] = encoded
         return encoded
+
+    def _record_by(self, params: Params, key: str) -> BlockRecord | None:
+        """Find the block named by parameter 0, a number or tag (`key` "number") or a hash."""
+        raw = rpc.param(params, 0, "hash" if key == "hash" else "block")
+        if key == "hash" or (isinstance(raw, str) and len(raw) == 66):
+            # eth_getBlockReceipts also takes a block hash in place of the number.
+            block_id: rpc.BlockId | bytes = rpc.decode_hash(raw, "hash")
+        else:
+            block_id = rpc.decode_block_id(raw, "block")
+            if block_id == "pending":
+                block_id = "latest"
+        try:
+            header = self._header_for(block_id, key)
+        except ResourceNotFound:
+            return None
+        return self._record_for_header(header)
+
+    def _block_count(self, params: Params, key: str, field: str) -> str | None:
+        record = self._record_by(params, key)
+        if record is None:
+            return None
+        items = record.block.transactions if field == "transactions" else record.block.uncles
+        return rpc.quantity(len(items))
+
+    def _transaction_at(self, params: Params, key: str) -> dict[str, Any] | None:
+        index = rpc.decode_quantity(rpc.param(params, 1, "index"), "index")
+        record = self._record_by(params, key)
+        if record is None or index >= len(record.block.transactions):
+            return None
+        return rpc.encode_transaction(record.block, record.block.transactions[index], index)
+
+    def _get_block_receipts(self, params: Params) -> list[dict[str, Any]] | None:
+        record = self._record_by(params, "number")
+        if record is None:
+            return None
+        return [
+            rpc.encode_receipt(record.block, record.receipts, index, [entry.wire for entry in logs])
+            for index, logs in enumerate(record.logs_by_tx)
+        ]
 
     def _get_logs(self, params: Params) -> list[dict[str, Any]]:
         criteria = rpc.decode_object(rpc.param(params, 0, "filter"), "filter")
