@@ -44,6 +44,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from wagerlab.sim.backends import BackendError, Backends
     from wagerlab.sim.runner import run_scenario
 
+    if args.strategy is not None:
+        platform = dataclasses.replace(scenario.platform, cache_strategy=args.strategy)
+        scenario = dataclasses.replace(scenario, platform=platform)
     seed = scenario.seed if args.seed is None else args.seed
     run_dir = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
     _configure_logging("info", console_level="info" if args.verbose else "warning")
@@ -335,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the same host and port; dev accounts 1..7 are funded with anvil_setBalance",
     )
     _add_backend_options(run)
+    run.add_argument(
+        "--strategy",
+        choices=["none", "ttl", "ttl-broadcast", "xfetch", "coalesce", "two-tier"],
+        help="how the api caches odds (default: ttl-broadcast)",
+    )
     run.set_defaults(handler=_cmd_run)
 
     fuzz = commands.add_parser("fuzz", help="run seeded random scenarios with faults and check every invariant")

@@ -211,6 +211,7 @@ def _start(
         forensic_log_path=str((run_dir / "forensics.jsonl").resolve()),
         stream_port=free_port(),
         confirmations=scenario.platform.confirmations,
+        cache_strategy=scenario.platform.cache_strategy,
     )
     config_path = run_dir / "platform.json"
     config.dump(config_path)

@@ -77,6 +77,8 @@ class OracleSpec:
 class PlatformSpec:
     confirmations: int = 0
     """Blocks a log must be buried under before the monitors apply it."""
+    cache_strategy: str = "ttl-broadcast"
+    """How the api caches odds (see `wagerlab.platform.cache`); `wagerlab run --strategy` sets it."""
     reconcile: bool = False
     """When true, the runner reconciles the database with the chain before checking invariants."""
 

@@ -15,8 +15,10 @@ import uvicorn
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from wagerlab.logs import RequestIdMiddleware
 from wagerlab.platform.alerts import raise_alert
 from wagerlab.platform.app import EXCEPTION_HANDLERS
 from wagerlab.platform.config import PlatformConfig
@@ -29,6 +31,7 @@ from wagerlab.platform.gateway.forensics import ForensicLog
 from wagerlab.platform.gateway.guard import LoginGuard, RequestGuard
 from wagerlab.platform.gateway.limits import GatewayLimits
 from wagerlab.platform.gateway.retry import RetryJob, RetryQueue
+from wagerlab.platform.metrics import MetricsMiddleware, ServiceMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +118,11 @@ def build_gateway_app(
                 await counters.redis.aclose()
             logger.info("gateway stopped")
 
-    routes = [*admin.routes, Route("/{path:path}", proxy.handle, methods=METHODS)]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    # The gateway generates the request id that the api, chainapi and monitors log.
+    metrics = ServiceMetrics("gateway")
+    routes = [*admin.routes, metrics.route(), Route("/{path:path}", proxy.handle, methods=METHODS)]
+    middleware = [Middleware(RequestIdMiddleware, service="gateway"), Middleware(MetricsMiddleware, metrics=metrics)]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.gateway = context
     return app
 
