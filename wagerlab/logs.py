@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,11 @@ def configure_logging(level: str, log_format: LogFormat | str = LogFormat.TEXT, 
 def route_label(scope: Scope) -> str:
     """Return the route template the router matched, e.g. `/api/bets/{bet_id}`, or `unmatched`."""
     route = scope.get("route")
-    return route.path if isinstance(route, Route) else "unmatched"
+    if isinstance(route, Route):
+        return route.path
+    if isinstance(route, Mount):
+        return f"{route.path}/{{path}}"
+    return "unmatched"
 
 
 class RequestIdMiddleware:
@@ -140,8 +144,12 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode("latin-1"))
+        header_name = REQUEST_ID_HEADER.lower().encode("latin-1")
+        incoming = dict(scope["headers"]).get(header_name)
         request_id = accepted_request_id(None if incoming is None else incoming.decode("latin-1"))
+        # Handlers that forward the request's headers (the gateway) pass on the accepted id.
+        scope["headers"] = [(name, value) for name, value in scope["headers"] if name != header_name]
+        scope["headers"].append((header_name, request_id.encode("latin-1")))
         token = request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()

@@ -184,3 +184,12 @@ def test_cache_state_ratio() -> None:
     stats: dict[str, Any] = {"strategy": "ttl", "hits": 3, "misses": 1}
 
     assert cache_state(stats) == {"strategy": "ttl", "hits": 3, "misses": 1, "hit_ratio": 0.75}
+
+
+def test_static_files_one_metrics_label(client: TestClient) -> None:
+    client.get("/dashboard/static/dashboard.js")
+    client.get("/dashboard/static/dashboard.css")
+
+    metrics = client.get("/metrics").text
+
+    assert 'route="/dashboard/static/{path}",service="api",status="200"} 2.0' in metrics

@@ -214,3 +214,71 @@ def test_database_collector_failure_left_out(db: tuple[str, Engine]) -> None:  #
     samples: dict[Any, float] = parse(metrics.render().decode())
 
     assert not any(name.startswith("wagerlab_chain_transactions") for name, _ in samples)
+
+
+class EchoApi:
+    """A stand-in api that returns the request id it received."""
+
+    def app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def markets(request: Request) -> JSONResponse:
+            return JSONResponse({"request_id": request.headers.get("x-request-id")})
+
+        return Starlette(routes=[Route("/api/markets", markets, methods=["GET"])])
+
+
+def gateway_get(tmp_path: Path, path: str, headers: dict[str, str] | None = None) -> tuple[httpx.Response, httpx.Response]:
+    """Send one GET through a gateway, then scrape the gateway's /metrics."""
+    from gateway_fixtures import make_gateway
+
+    harness = make_gateway(tmp_path, upstream=EchoApi())  # type: ignore[arg-type]
+
+    async def requests() -> tuple[httpx.Response, httpx.Response]:
+        async with harness.client() as client:
+            return await client.get(path, headers=headers or {}), await client.get("/metrics")
+
+    return asyncio.run(requests())
+
+
+def test_gateway_generates_request_id(tmp_path: Path) -> None:
+    response, metrics = gateway_get(tmp_path, "/api/markets")
+
+    forwarded = response.json()["request_id"]
+    assert response.status_code == 200
+    assert len(forwarded) == 32
+    assert response.headers["x-request-id"] == forwarded
+    samples = parse(metrics.text)
+    assert value(samples, "wagerlab_http_requests_total", service="gateway", method="GET", route="/{path:path}", status="200") == 1
+
+
+def test_gateway_keeps_valid_request_id(tmp_path: Path) -> None:
+    response, _ = gateway_get(tmp_path, "/api/markets", {"X-Request-ID": "client-42"})
+
+    assert response.json()["request_id"] == "client-42"
+
+
+def test_gateway_replaces_invalid_request_id(tmp_path: Path) -> None:
+    response, _ = gateway_get(tmp_path, "/api/markets", {"X-Request-ID": "has spaces"})
+
+    forwarded = response.json()["request_id"]
+    assert forwarded != "has spaces"
+    assert len(forwarded) == 32
+
+
+def test_stream_subscribers_metrics(db: tuple[str, Engine]) -> None:  # noqa: F811
+    from wagerlab.platform.stream import build_stream_app
+
+    url, engine = db
+    app = build_stream_app(make_config(url), engine=engine)
+    app.state.stream.hub.stats.connected_total = 5
+    app.state.stream.hub.stats.subscribers = 2
+
+    samples = scrape(TestClient(app))
+
+    assert value(samples, "wagerlab_stream_subscribers") == 2
+    assert value(samples, "wagerlab_stream_connections_total") == 5
+    assert value(samples, "wagerlab_stream_subscribers_dropped_total", reason="slow") is not None

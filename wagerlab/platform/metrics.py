@@ -193,3 +193,20 @@ class MonitorCollector(Collector):
             reversed_.add_metric([name], record["events_reversed"])
             restarts.add_metric([name], record["restarts"])
         yield from (lag, healthy, applied, reversed_, restarts)
+
+
+class StreamCollector(Collector):
+    """Subscribers and messages of the odds stream, read from its hub's counters."""
+
+    def __init__(self, read_stats: Callable[[], dict[str, Any]]) -> None:
+        self.read_stats = read_stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.read_stats()
+        yield GaugeMetricFamily("wagerlab_stream_subscribers", "WebSocket subscribers connected now.", value=stats["subscribers"])
+        yield CounterMetricFamily("wagerlab_stream_connections", "WebSocket subscribers connected since start.", value=stats["connected_total"])
+        yield CounterMetricFamily("wagerlab_stream_messages_sent", "Messages sent to subscribers.", value=stats["messages_sent"])
+        dropped = CounterMetricFamily("wagerlab_stream_subscribers_dropped", "Subscribers disconnected by the hub, by reason.", labels=["reason"])
+        for reason, count in sorted(stats["dropped"].items()):
+            dropped.add_metric([reason], count)
+        yield dropped

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -34,6 +35,7 @@ from wagerlab.platform.auth import token_digest
 from wagerlab.platform.cache import ODDS_CHANNEL, PlatformCache
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Bet, MarketOdds, User, make_engine, read_session
+from wagerlab.platform.metrics import MetricsMiddleware, ServiceMetrics, StreamCollector
 from wagerlab.platform.stream.hub import StreamHub, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -232,8 +234,10 @@ def build_stream_app(config: PlatformConfig, *, engine: Engine | None = None, ca
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(service.hub.stats.to_json())
 
-    routes = [WebSocketRoute("/stream", service.handle), Route("/health", health), Route("/stats", stats)]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    metrics = ServiceMetrics("stream")
+    metrics.register(StreamCollector(lambda: service.hub.stats.to_json()))
+    routes = [WebSocketRoute("/stream", service.handle), Route("/health", health), Route("/stats", stats), metrics.route()]
+    app = Starlette(routes=routes, middleware=[Middleware(MetricsMiddleware, metrics=metrics)], lifespan=lifespan)
     app.state.stream = service
     return app
 
