@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any, Iterator
 
@@ -145,3 +147,13 @@ def test_restart_loses_filters_and_keeps_chain(w3: Web3, running: RunningNode) -
     assert error["message"].startswith("filter not found")
     assert w3.eth.block_number == number
     assert w3.eth.get_balance(w3.eth.accounts[9]) == balance
+
+
+def test_chain_command_rejects_invalid_fault_options() -> None:
+    command = [sys.executable, "-m", "wagerlab", "chain", "--port", "0", "--fault-fail-share", "2"]
+
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert completed.returncode == 2
+    assert "faults.fail_share" in completed.stderr
+    assert "expected a number from 0 to 1, got 2.0" in completed.stderr
