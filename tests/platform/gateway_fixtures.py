@@ -96,6 +96,7 @@ def make_gateway(tmp_path: Path, *, upstream: StandInApi | None = None, redis_cl
         engine=engine,
         redis_client=redis_client or fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()),
         transport=httpx.ASGITransport(app=upstream.app()),
+        contract_monitor=False,
     )
     return GatewayHarness(app=app, upstream=upstream, engine=engine, log_path=log_path)
 

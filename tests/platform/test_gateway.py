@@ -176,7 +176,7 @@ def test_forensic_log_continues_chain_after_restart(tmp_path: Path) -> None:
 
 async def test_gateway_queues_bet_while_chainapi_down(tmp_path: Path) -> None:
     upstream = StandInApi(down=True)
-    harness = make_gateway(tmp_path, upstream=upstream, security={"retry_base_delay_ms": 20, "retry_max_delay_ms": 50})
+    harness = make_gateway(tmp_path, upstream=upstream, security={"retry_base_delay_ms": 20, "retry_max_delay_ms": 50, "retry_inline_wait_ms": 1})
     raw = signed_transaction()
     async with harness.client() as client:
         first = await client.post("/api/bets", json={"raw_transaction": raw})
@@ -200,7 +200,7 @@ async def test_gateway_queues_bet_while_chainapi_down(tmp_path: Path) -> None:
 
 async def test_gateway_gives_up_after_retry_attempts(tmp_path: Path) -> None:
     upstream = StandInApi(down=True)
-    harness = make_gateway(tmp_path, upstream=upstream, security={"retry_attempts": 2, "retry_base_delay_ms": 10})
+    harness = make_gateway(tmp_path, upstream=upstream, security={"retry_attempts": 2, "retry_base_delay_ms": 10, "retry_inline_wait_ms": 1})
     async with harness.client() as client:
         queued = (await client.post("/api/bets", json={"raw_transaction": signed_transaction(1)})).json()
         job = harness.app.state.gateway.retries.jobs[queued["idempotency_key"]]
@@ -209,6 +209,20 @@ async def test_gateway_gives_up_after_retry_attempts(tmp_path: Path) -> None:
     assert job.status.value == "failed"
     assert job.attempts == 2
     assert upstream.bets == []
+
+
+async def test_gateway_answers_after_quick_retry(tmp_path: Path) -> None:
+    upstream = StandInApi(down=True)
+    harness = make_gateway(tmp_path, upstream=upstream, security={"retry_base_delay_ms": 100, "retry_inline_wait_ms": 5_000})
+    async with harness.client() as client:
+        pending = asyncio.create_task(client.post("/api/bets", json={"raw_transaction": signed_transaction(2)}))
+        await asyncio.sleep(0.05)
+        upstream.down = False
+        response = await pending
+
+    assert response.status_code == 202
+    assert response.json()["tx_id"] == "1"
+    assert [entry["outcome"] for entry in read_entries(harness.log_path)] == ["retried"]
 
 
 async def test_gateway_does_not_queue_body_without_transaction(tmp_path: Path) -> None:

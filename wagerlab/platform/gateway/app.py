@@ -28,10 +28,11 @@ from wagerlab.platform.gateway.client_ip import parse_trusted_proxies
 from wagerlab.platform.gateway.context import ALERT_SOURCE, GatewayContext, Upstream
 from wagerlab.platform.gateway.counters import GatewayRedis, WindowCounters
 from wagerlab.platform.gateway.forensics import ForensicLog
-from wagerlab.platform.gateway.guard import LoginGuard, RequestGuard
+from wagerlab.platform.gateway.guard import AlertSink, LoginGuard, RequestGuard
 from wagerlab.platform.gateway.limits import GatewayLimits
 from wagerlab.platform.gateway.retry import RetryJob, RetryQueue
 from wagerlab.platform.metrics import MetricsMiddleware, ServiceMetrics
+from wagerlab.platform.security import ContractMonitor, MonitorSettings
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +71,13 @@ def build_gateway_app(
     redis_client: GatewayRedis | None = None,
     key_prefix: str = "gw:",
     transport: httpx.AsyncBaseTransport | None = None,
+    contract_monitor: bool = True,
 ) -> Starlette:
     """Return the gateway app; tests pass their own engine, Redis client or upstream transport.
 
     The gateway stores alerts but creates no tables: the runner and the api bring the
-    schema up before the gateway starts.
+    schema up before the gateway starts. Unless `contract_monitor` is False, its lifespan
+    also runs the contract monitor against `config.rpc_url`.
     """
     engine = engine or make_engine(config.db_url)
     limits = GatewayLimits.from_overrides(config.security)
@@ -108,9 +111,14 @@ def build_gateway_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logger.info("gateway started; forensic log %s", context.forensics.path)
+        monitor = asyncio.create_task(_monitor(config, engine, alert, limits).run(), name="contract-monitor") if contract_monitor else None
         try:
             yield
         finally:
+            if monitor is not None:
+                monitor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await monitor
             await context.retries.close()
             for upstream in upstreams:
                 await upstream.client.aclose()
@@ -125,6 +133,18 @@ def build_gateway_app(
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.gateway = context
     return app
+
+
+def _monitor(config: PlatformConfig, engine: Engine, alert: AlertSink, limits: GatewayLimits) -> ContractMonitor:
+    settings = MonitorSettings(
+        poll_ms=limits.monitor_poll_ms,
+        gas_warmup_calls=limits.gas_warmup_calls,
+        gas_factor_percent=limits.gas_factor_percent,
+        revert_burst=limits.revert_burst,
+        revert_window_blocks=limits.revert_window_blocks,
+        auto_pause=limits.auto_pause == 1,
+    )
+    return ContractMonitor(config, engine, alert, settings)
 
 
 def run_gateway(config: PlatformConfig) -> None:

@@ -31,6 +31,17 @@ class GatewayLimits:
     """Sends of a queued bet or claim before the gateway gives up on it."""
     retry_base_delay_ms: int = 250
     retry_max_delay_ms: int = 4_000
+    retry_inline_wait_ms: int = 3_000
+    """How long a queued request waits for its retries before the client gets 202 `queued`."""
+    monitor_poll_ms: int = 500
+    """How often the contract monitor asks the node for new blocks."""
+    gas_warmup_calls: int = 20
+    """Successful calls of a function before its gas use is compared with the mean."""
+    gas_factor_percent: int = 300
+    revert_burst: int = 5
+    revert_window_blocks: int = 20
+    auto_pause: int = 1
+    """1 lets a critical contract alert pause the Sportsbook through the guardian; 0 only alerts."""
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, Any]) -> GatewayLimits:
@@ -40,6 +51,8 @@ class GatewayLimits:
         if unknown:
             raise LimitsError(f"unknown security limits {unknown}: expected some of {sorted(known)}")
         for name, value in overrides.items():
+            if name == "auto_pause" and value in (0, 1) and not isinstance(value, bool):
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise LimitsError(f"security limit {name!r} must be a positive integer, got {value!r}")
         limits = cls(**overrides)

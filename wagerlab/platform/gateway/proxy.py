@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -14,11 +16,12 @@ from eth_utils import keccak
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from wagerlab.platform.db import AlertSeverity
 from wagerlab.platform.errors import AuthenticationError, NotFoundError, PlatformError, ValidationError
 from wagerlab.platform.gateway.client_ip import client_ip
 from wagerlab.platform.gateway.context import GatewayContext, Upstream, gateway_context
 from wagerlab.platform.gateway.errors import RateLimitedError, UpstreamUnavailableError
-from wagerlab.platform.gateway.retry import RetryJob, is_retryable
+from wagerlab.platform.gateway.retry import JobStatus, RetryJob, is_retryable
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ HOP_BY_HOP = frozenset(
      "host", "content-length", "content-encoding"}
 )
 LOGGED_HEADERS = ("authorization", "user-agent", "x-forwarded-for", "content-type")
+QUOTE_FIELDS = frozenset({"signature", "stake", "raw_transaction.from"})
+"""Besides `quote.*`, the bet fields whose rejection means a quote was misused."""
+RULE_INVALID_QUOTE = "invalid_quote"
 
 
 class RequestRecord:
@@ -184,19 +190,43 @@ async def _forward_or_queue(ctx: GatewayContext, request: Request, upstream: Ups
     except httpx.TransportError as err:
         if not retryable:
             raise UpstreamUnavailableError(f"{upstream.name} did not respond ({type(err).__name__}): try again shortly") from err
-        return _queue(ctx, request, headers, body, f"{upstream.name} unreachable")
+        return await _queue(ctx, request, headers, body, f"{upstream.name} unreachable")
     if retryable and is_retryable(response.status_code):
-        return _queue(ctx, request, headers, body, f"{upstream.name} returned {response.status_code}")
+        return await _queue(ctx, request, headers, body, f"{upstream.name} returned {response.status_code}")
+    if request.url.path == "/api/bets" and response.status_code == 422:
+        await _report_quote_rejection(ctx, response, ip)
     return to_response(response), "forwarded"
 
 
-def _queue(ctx: GatewayContext, request: Request, headers: dict[str, str], body: bytes, reason: str) -> tuple[Response, str]:
+async def _report_quote_rejection(ctx: GatewayContext, response: httpx.Response, ip: str) -> None:
+    """Alert when the api rejects a bet for its quote or signature: a replayed, expired or tampered quote.
+
+    One alert per IP per window is enough to point at the forensic log, which has every attempt.
+    """
+    try:
+        field = response.json().get("field") or ""
+    except (ValueError, AttributeError):
+        return
+    if not (field.startswith("quote.") or field in QUOTE_FIELDS):
+        return
+    if await ctx.counters.set_flag(f"quote-alert:{ip}", field, ctx.limits.window_seconds):
+        detail = f"a bet from {ip} was rejected for {field}: {response.json().get('detail')}"
+        await ctx.alert(RULE_INVALID_QUOTE, AlertSeverity.WARNING, detail)
+
+
+async def _queue(ctx: GatewayContext, request: Request, headers: dict[str, str], body: bytes, reason: str) -> tuple[Response, str]:
+    """Queue the request for retries; answer with the upstream's response if a retry gets one soon, else 202 `queued`."""
     key = _transaction_hash(body)
     if key is None:
         raise UpstreamUnavailableError(f"{request.url.path} is unavailable ({reason}) and the body has no raw_transaction to queue")
     job = ctx.retries.enqueue(RetryJob(key=key, method=request.method, path=request.url.path, headers=headers, body=body))
-    payload = {**job.to_json(), "tx_hash": key, "retry_url": f"/gateway/retries/{key}"}
     logger.info("%s %s queued (%s) under key %s", request.method, request.url.path, reason, key)
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(job.done.wait(), timeout=ctx.limits.retry_inline_wait_ms / 1000)
+    if job.status is JobStatus.SENT and job.response_status is not None:
+        return JSONResponse(job.response, status_code=job.response_status), "retried"
+    payload = {**job.to_json(), "tx_hash": key, "retry_url": f"/gateway/retries/{key}"}
     return JSONResponse(payload, status_code=202), "queued"
 
 

@@ -11,10 +11,12 @@ import logging
 from wagerlab.sim.attacks.base import Attack, AttackContext, AttackError, AttackOptionsError, AttackResult
 from wagerlab.sim.attacks.flood import ApiFlood, XffSpoof
 from wagerlab.sim.attacks.logins import BruteForce, CredentialStuffing
+from wagerlab.sim.attacks.oracle import RogueOracle
+from wagerlab.sim.attacks.quotes import QuoteReplay
 
 logger = logging.getLogger(__name__)
 
-ATTACKS: dict[str, type[Attack]] = {attack.kind: attack for attack in (BruteForce, CredentialStuffing, ApiFlood, XffSpoof)}
+ATTACKS: dict[str, type[Attack]] = {attack.kind: attack for attack in (BruteForce, CredentialStuffing, ApiFlood, XffSpoof, RogueOracle, QuoteReplay)}
 
 
 async def run_attack(kind: str, options: dict[str, int], at: str, context: AttackContext) -> AttackResult:
