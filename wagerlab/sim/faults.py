@@ -18,7 +18,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
+
+from wagerlab.chain.accounts import dev_account
+from wagerlab.chain.contracts import contract, transact
 
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Account, Bet, ChainEvent, LedgerEntry, write_session
@@ -27,6 +31,11 @@ from wagerlab.sim.stack import Stack
 
 logger = logging.getLogger(__name__)
 
+REORG_DEPOSITOR = 9
+"""Dev account that `reorg_deposit` deposits from; no role and no scenario actor uses it."""
+REORG_DEPOSIT = 100_000_000
+REORG_GAS = 200_000
+REORG_WAIT_SECONDS = 30.0
 CRASH_WAIT_SECONDS = 2.0
 """How long `monitor_crash` waits for unapplied logs before it kills the monitors anyway."""
 
@@ -111,15 +120,66 @@ def _node_restart(context: FaultContext) -> str:
     )
 
 
-def _node_control(context: FaultContext, method: str) -> Any:
-    response = context.w3.provider.make_request(method, [])  # type: ignore[arg-type]
+def _node_control(context: FaultContext, method: str, params: list[Any] | None = None) -> Any:
+    response = context.w3.provider.make_request(method, params or [])  # type: ignore[arg-type]
     if "error" in response:
         raise FaultError(f"the node rejected {method}: {response['error']}; it needs a wagerlab chain node")
     return response["result"]
 
 
+def _reorg_deposit(context: FaultContext) -> str:
+    """Deposit from a spare dev account, let the monitors apply it, then reorg it one block later."""
+    w3, deployment = context.w3, context.config.deployment
+    depositor = dev_account(REORG_DEPOSITOR)
+    token, book = contract(w3, "WagerToken", deployment.token), contract(w3, "Sportsbook", deployment.sportsbook)
+    for call in (token.functions.faucet(REORG_DEPOSIT), token.functions.approve(deployment.sportsbook, REORG_DEPOSIT)):
+        if transact(w3, depositor, call, gas=REORG_GAS)["status"] != 1:
+            raise FaultError(f"reorg_deposit could not fund dev account {REORG_DEPOSITOR} ({depositor.address})")
+    raw = _signed_deposit(w3, depositor, book)
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))
+    deposit_block = receipt["blockNumber"]
+    for _ in range(context.config.confirmations + 1):
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    applied = _wait_for_deposit_block(context, receipt["transactionHash"], lambda number: number == deposit_block)
+
+    depth = w3.eth.block_number - deposit_block + 1
+    _node_control(context, "anvil_reorg", [depth, [["0x" + raw.hex(), 1]]])
+    reapplied = _wait_for_deposit_block(context, receipt["transactionHash"], lambda number: number == deposit_block + 1)
+    return (
+        f"deposited {REORG_DEPOSIT} from {depositor.address} in block {deposit_block} "
+        f"({'applied' if applied else 'not applied in time'} by the monitors), then a reorg of {depth} blocks moved it to "
+        f"block {deposit_block + 1} ({'re-applied there' if reapplied else 'not re-applied in time'})"
+    )
+
+
+def _signed_deposit(w3: Web3, depositor: LocalAccount, book: Any) -> bytes:
+    tx = book.functions.deposit(REORG_DEPOSIT).build_transaction(
+        {
+            "from": depositor.address,
+            "gas": REORG_GAS,
+            "maxFeePerGas": w3.eth.gas_price * 2,
+            "maxPriorityFeePerGas": 0,
+            "nonce": w3.eth.get_transaction_count(depositor.address),
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    return bytes(depositor.sign_transaction(tx).raw_transaction)
+
+
+def _wait_for_deposit_block(context: FaultContext, tx_hash: bytes, expected: Callable[[int], bool]) -> bool:
+    deadline = time.monotonic() + REORG_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        with Session(context.engine) as session:
+            row = session.exec(select(ChainEvent).where(ChainEvent.tx_hash == "0x" + bytes(tx_hash).hex())).first()
+        if row is not None and expected(row.block_number):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 INJECTORS: dict[str, Callable[[FaultContext], str]] = {
     "monitor_crash": _monitor_crash,
+    "reorg_deposit": _reorg_deposit,
     "ws_drop": _ws_drop,
     "node_restart": _node_restart,
     "double_credit": _double_credit,

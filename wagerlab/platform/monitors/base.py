@@ -87,6 +87,8 @@ class LogMonitor:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._default_position = cursor.start_position(config.deployment.start_block)
+        self.scanned_hashes: dict[int, str] = {}
+        """Hashes of blocks this monitor finished scanning, to detect a reorg below its cursor."""
 
     @property
     def chain_id(self) -> int:
@@ -219,6 +221,10 @@ class LogMonitor:
             row = self._find_event_row(session, log)
             if row is None:
                 logger.warning("monitor %s never applied removed log %s:%s; nothing to reverse", self.name, log.tx_hash, log.log_index)
+                return ApplyOutcome.IGNORED
+            if row.block_hash.lower() != log.block_hash.lower():
+                # A reorg check already rolled the old copy back and applied the log again in its new block.
+                logger.info("monitor %s keeps log %s:%s, applied again in block %s after the reorg", self.name, log.tx_hash, log.log_index, row.block_number)
                 return ApplyOutcome.IGNORED
 
             assert row.id is not None

@@ -29,6 +29,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, WebSocketProvider
 from wagerlab.platform.monitors.errors import DependencyNotReadyError, SubscriptionClosedError
 from wagerlab.platform.monitors.events import ChainLog
 from wagerlab.platform.monitors.health import MonitorState
+from wagerlab.platform.monitors.reorg import check_reorg, remember_scanned
 
 if TYPE_CHECKING:
     from wagerlab.platform.monitors.base import LogMonitor
@@ -76,6 +77,8 @@ class LogFollower:
         self.failures = 0
         """Failures since the monitor was last live."""
         self.warned_head_behind = False
+        self.last_head_hash: str | None = None
+        """Hash of the head at the last catch-up; a different one triggers a reorg check."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, backfill and follow; on any error back off, reconnect and backfill again."""
@@ -168,17 +171,23 @@ class LogFollower:
 
     async def _catch_up(self, http: AsyncWeb3[Any], stop: asyncio.Event) -> None:
         """Apply every log from the cursor to the head minus the confirmations, chunk by chunk."""
-        head = await http.eth.block_number
+        latest = await http.eth.get_block("latest")
+        head, head_hash = latest["number"], "0x" + bytes(latest["hash"]).hex()
         self.health.head_block = head
+        if head_hash != self.last_head_hash:
+            # A new head may sit on a reorganized chain, including one with the same height.
+            await check_reorg(self.monitor, http, head)
+            self.last_head_hash = head_hash
         last = head - self.monitor.config.confirmations
         first = self.health.cursor_block
         assert first is not None, "read_position runs before the first catch-up"
         if head < first - 1 and not self.warned_head_behind:
-            # NOTE: the node reports no removed logs after evm_revert, so events of the
-            # dropped blocks stay applied and new logs at or before the cursor are skipped.
             logger.warning("monitor %s finished block %d but the head is block %d: the chain was reverted or replaced", self.monitor.name, first - 1, head)
             self.warned_head_behind = True
         chunk = max(1, self.monitor.config.log_chunk_blocks)
+        # Read the hash of the last block before its logs, so a reorg in between leaves a
+        # stale hash that the next check catches, never a new hash over old logs.
+        last_hash = head_hash if last == head or last < first else "0x" + bytes((await http.eth.get_block(last))["hash"]).hex()
 
         for chunk_first in range(first, last + 1, chunk):
             chunk_last = min(chunk_first + chunk - 1, last)
@@ -188,6 +197,8 @@ class LogFollower:
                 if log.position > self._position():
                     await self._apply(log, stop)
             await asyncio.to_thread(self.monitor.mark_scanned, chunk_last)
+        if last >= first:
+            remember_scanned(self.monitor, last, last_hash)
 
     def _position(self) -> tuple[int, int]:
         """Return the cursor as this monitor last read or wrote it."""
