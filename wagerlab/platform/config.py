@@ -58,6 +58,8 @@ class PlatformConfig:
     reconcile_interval_seconds: float = 30.0
     """Seconds between the reconciliation rounds of the monitors process; 0 turns them off."""
     alert_webhook_url: str | None = None
+    monitor_alert_after_seconds: float = 30.0
+    """Seconds a monitor may stay unhealthy (backing off, connecting) before a `monitor_down` alert."""
     """URL that receives every alert as a JSON POST; None only stores and logs alerts."""
     extra: dict[str, object] = field(default_factory=dict)
 

@@ -41,6 +41,8 @@ class MonitorHealth:
     restarts: int = 0
     last_error: str | None = None
     last_error_time: float | None = None
+    unhealthy_since: float | None = None
+    """Unix time in seconds since which the supervisor has seen the monitor unhealthy; None while healthy."""
 
     @property
     def lag_blocks(self) -> int | None:
@@ -69,4 +71,5 @@ class MonitorHealth:
             "restarts": self.restarts,
             "last_error": self.last_error,
             "last_error_time": self.last_error_time,
+            "unhealthy_since": self.unhealthy_since,
         }

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,15 +25,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from wagerlab.platform.alerts import raise_alert, set_webhook_url
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import make_engine, migrate
+from wagerlab.platform.db import AlertSeverity, make_engine, migrate
 from wagerlab.platform.metrics import MetricsMiddleware, MonitorCollector, ServiceMetrics
 from wagerlab.platform.monitors.base import LogMonitor
 from wagerlab.platform.monitors.bets import BetsMonitor
 from wagerlab.platform.monitors.errors import HealthServerError
 from wagerlab.platform.monitors.deposits import DepositsMonitor
 from wagerlab.platform.monitors.follow import Backoff, sleep_unless_stopped
-from wagerlab.platform.monitors.health import HEALTHY_STATES
+from wagerlab.platform.monitors.health import HEALTHY_STATES, MonitorState
 from wagerlab.platform.monitors.settlement import SettlementMonitor
 
 logger = logging.getLogger(__name__)
@@ -44,17 +46,65 @@ def build_monitors(config: PlatformConfig, engine: Engine, **options: float) -> 
 
 
 class Supervisor:
-    """Keeps each monitor running as an asyncio task and restarts one that crashes."""
+    """Keeps each monitor running as an asyncio task, restarts one that crashes, and alerts on sustained failure.
 
-    def __init__(self, monitors: Sequence[LogMonitor], *, restart_initial: float = 1.0, restart_max: float = 30.0) -> None:
+    With an `engine`, a monitor that stays out of the healthy states for `alert_after`
+    seconds raises one `monitor_down` alert, and a `monitor_recovered` alert once it is
+    healthy again.
+    """
+
+    def __init__(
+        self,
+        monitors: Sequence[LogMonitor],
+        *,
+        restart_initial: float = 1.0,
+        restart_max: float = 30.0,
+        engine: Engine | None = None,
+        alert_after: float = 30.0,
+        check_interval: float = 1.0,
+    ) -> None:
         self.monitors = list(monitors)
         self.restart_initial = restart_initial
         self.restart_max = restart_max
+        self.engine = engine
+        self.alert_after = alert_after
+        self.check_interval = check_interval
+        self._alerted: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every monitor until `stop` is set."""
         tasks = [asyncio.create_task(self._keep_running(monitor, stop), name=f"monitor-{monitor.name}") for monitor in self.monitors]
+        if self.engine is not None:
+            tasks.append(asyncio.create_task(self._watch(stop, self.engine), name="monitor-watch"))
         await asyncio.gather(*tasks)
+
+    async def _watch(self, stop: asyncio.Event, engine: Engine) -> None:
+        while not stop.is_set():
+            await sleep_unless_stopped(stop, self.check_interval)
+            for monitor in self.monitors:
+                await self._check(monitor, engine)
+
+    async def _check(self, monitor: LogMonitor, engine: Engine) -> None:
+        health = monitor.health
+        if health.state in HEALTHY_STATES or health.state is MonitorState.STOPPED:
+            health.unhealthy_since = None
+            if monitor.name in self._alerted:
+                self._alerted.discard(monitor.name)
+                detail = f"monitor {monitor.name} is {health.state.value} again at cursor {(health.cursor_block, health.cursor_log_index)}"
+                await asyncio.to_thread(raise_alert, engine, "monitor_recovered", AlertSeverity.INFO, monitor.name, detail)
+            return
+
+        now = time.time()
+        if health.unhealthy_since is None:
+            health.unhealthy_since = now
+        down_for = now - health.unhealthy_since
+        if down_for >= self.alert_after and monitor.name not in self._alerted:
+            self._alerted.add(monitor.name)
+            detail = (
+                f"monitor {monitor.name} has been {health.state.value} for {down_for:.0f} s "
+                f"with {health.restarts} restart(s); last error: {health.last_error}"
+            )
+            await asyncio.to_thread(raise_alert, engine, "monitor_down", AlertSeverity.CRITICAL, monitor.name, detail)
 
     async def _keep_running(self, monitor: LogMonitor, stop: asyncio.Event) -> None:
         # `LogMonitor.run` handles network and database errors itself; an exception that
@@ -113,7 +163,8 @@ async def serve_monitors(config: PlatformConfig, stop: asyncio.Event, *, engine:
     """Run the monitors and the health server until `stop` is set; return the supervisor."""
     engine = engine or make_engine(config.db_url)
     migrate(engine)
-    supervisor = Supervisor(build_monitors(config, engine, **options))
+    set_webhook_url(config.alert_webhook_url)
+    supervisor = Supervisor(build_monitors(config, engine, **options), engine=engine, alert_after=config.monitor_alert_after_seconds)
     health_socket = bind_health_socket(config.host, config.monitors_port)
     host, port = health_socket.getsockname()[:2]
     server = _HealthServer(uvicorn.Config(build_health_app(supervisor), log_level="warning", lifespan="off"))
