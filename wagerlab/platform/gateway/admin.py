@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from wagerlab.platform.errors import AuthenticationError, NotFoundError, PlatformError
+from wagerlab.platform.api.validation import read_json_object, require_address, require_str
+from wagerlab.platform.errors import AuthenticationError, NotFoundError, PlatformError, ValidationError
 from wagerlab.platform.gateway.context import gateway_context
 from wagerlab.platform.gateway.proxy import RequestRecord, client_ip, error_response, is_admin
 
@@ -54,6 +55,23 @@ async def account_status(request: Request) -> JSONResponse:
     return JSONResponse({"username": username, "locked": await gateway_context(request).logins.is_locked(username)})
 
 
+async def watch_contract(request: Request) -> JSONResponse:
+    """Add a deployed contract to the contract monitor: `{address, contract}` with its compiled name."""
+    _require_admin(request)
+    monitor = gateway_context(request).monitor
+    if monitor is None:
+        raise NotFoundError("the contract monitor is off in this gateway")
+    body = await read_json_object(request)
+    address = require_address(body, "address")
+    name = require_str(body, "contract", max_length=100)
+    try:
+        monitor.watch(address, name)
+    except ValueError as err:
+        raise ValidationError(str(err), field="contract") from err
+    logger.warning("admin added %s at %s to the contract monitor", name, address)
+    return JSONResponse({"address": address, "contract": name, "watched": True}, status_code=201)
+
+
 def logged(endpoint: type | object) -> object:
     """Wrap a gateway endpoint so that it passes the IP guard and writes a forensic entry too."""
 
@@ -81,4 +99,5 @@ routes: list[BaseRoute] = [
     Route("/gateway/admin/accounts/{username}", logged(account_status), methods=["GET"]),
     Route("/gateway/admin/accounts/{username}/unlock", logged(unlock_account), methods=["POST"]),
     Route("/gateway/admin/blocks/{ip}", logged(unblock_ip), methods=["DELETE"]),
+    Route("/gateway/admin/watch", logged(watch_contract), methods=["POST"]),
 ]

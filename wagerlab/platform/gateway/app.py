@@ -106,12 +106,13 @@ def build_gateway_app(
         forensics=ForensicLog(forensic_log_path(config)),
         upstreams=upstreams,
         retries=RetryQueue(send, limits),
+        monitor=_monitor(config, engine, alert, limits) if contract_monitor else None,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logger.info("gateway started; forensic log %s", context.forensics.path)
-        monitor = asyncio.create_task(_monitor(config, engine, alert, limits).run(), name="contract-monitor") if contract_monitor else None
+        monitor = asyncio.create_task(context.monitor.run(), name="contract-monitor") if context.monitor else None
         try:
             yield
         finally:

@@ -18,6 +18,7 @@ from wagerlab.platform.gateway.forensics import ForensicLog
 from wagerlab.platform.gateway.guard import LoginGuard, RequestGuard
 from wagerlab.platform.gateway.limits import GatewayLimits
 from wagerlab.platform.gateway.retry import RetryQueue
+from wagerlab.platform.security import ContractMonitor
 
 ALERT_SOURCE = "gateway"
 
@@ -45,6 +46,7 @@ class GatewayContext:
     forensics: ForensicLog
     upstreams: list[Upstream]
     retries: RetryQueue
+    monitor: ContractMonitor | None = None
 
     def upstream_for(self, path: str) -> Upstream | None:
         for upstream in self.upstreams:

@@ -13,10 +13,11 @@ from wagerlab.sim.attacks.flood import ApiFlood, XffSpoof
 from wagerlab.sim.attacks.logins import BruteForce, CredentialStuffing
 from wagerlab.sim.attacks.oracle import RogueOracle
 from wagerlab.sim.attacks.quotes import QuoteReplay
+from wagerlab.sim.attacks.reentrancy import Reentrancy
 
 logger = logging.getLogger(__name__)
 
-ATTACKS: dict[str, type[Attack]] = {attack.kind: attack for attack in (BruteForce, CredentialStuffing, ApiFlood, XffSpoof, RogueOracle, QuoteReplay)}
+ATTACKS: dict[str, type[Attack]] = {attack.kind: attack for attack in (BruteForce, CredentialStuffing, ApiFlood, XffSpoof, RogueOracle, QuoteReplay, Reentrancy)}
 
 
 async def run_attack(kind: str, options: dict[str, int], at: str, context: AttackContext) -> AttackResult:

@@ -46,11 +46,14 @@ class QuoteReplay(Attack):
             attacker = await _Attacker.onboard(context, client)
             checks: dict[str, bool] = {}
             outcomes: list[str] = []
-            for case, expected_field, (quote, signature) in [
-                ("replayed", "quote.nonce", await attacker.stolen_quote(context)),
-                ("tampered", "quote.odds", await attacker.tampered_quote()),
-                ("expired", "quote.expiry", await attacker.expired_quote(context)),
-            ]:
+            # Each quote is made right before its submission, because the expired case moves chain time.
+            cases = [
+                ("replayed", "quote.nonce", lambda: attacker.stolen_quote(context)),
+                ("tampered", "quote.odds", attacker.tampered_quote),
+                ("expired", "quote.expiry", lambda: attacker.expired_quote(context)),
+            ]
+            for case, expected_field, make_quote in cases:
+                quote, signature = await make_quote()
                 field, reverted = await attacker.submit(quote, signature)
                 checks[f"{case} quote rejected by the api for {expected_field}"] = field == expected_field
                 checks[f"{case} quote reverted by the contract"] = reverted is not None
