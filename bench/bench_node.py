@@ -30,6 +30,7 @@ from eth_utils import keccak
 from websockets.sync.client import connect
 
 from wagerlab.chain.accounts import dev_account
+from wagerlab.chain.node import Node
 
 WARMUP = 20
 JSON = {"content-type": "application/json"}
@@ -65,6 +66,18 @@ class InProcess:
             self.tester.send_raw_transaction(raw)
 
 
+class DirectNode:
+    """`Node.request` called in this process: the node's own work without any transport."""
+
+    def __init__(self) -> None:
+        self.node = Node()
+        self.chain_id = self.node.chain_id
+
+    def send_all(self, transfers: list[str]) -> None:
+        for raw in transfers:
+            self.node.request("eth_sendRawTransaction", [raw])
+
+
 def request(method: str, params: list, request_id: int) -> str:
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
 
@@ -95,6 +108,9 @@ class OverHttpClient:
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port)
 
     def send_all(self, transfers: list[str]) -> None:
+        # The server may have closed the idle keep-alive connection since the last batch;
+        # after close() http.client connects again on the next request.
+        self.connection.close()
         headers = {"content-type": "application/json"}
         for index, raw in enumerate(transfers):
             self.connection.request("POST", "/", request("eth_sendRawTransaction", [raw], index), headers)
@@ -188,19 +204,22 @@ def main() -> None:
 def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[float]]:
     """Run the modes in turn, `rounds` times, so load from other processes hits each alike."""
     in_process = InProcess()
+    direct = DirectNode()
     modes = {
         "eth-tester in-process": in_process,
+        "Node.request in-process": direct,
         "node over HTTP (httpx)": OverHttp(urls["http"]),
         "node over HTTP (http.client)": OverHttpClient(urls["http"]),
         "node over WebSocket": OverWebSocket(urls["ws"]),
     }
     chain_of = {mode: "node" for mode in modes}
     chain_of["eth-tester in-process"] = "in-process"
-    # In-process, node and anvil chains are separate, so each has its own nonce sequence;
-    # the HTTP and WebSocket modes share the node's.
-    next_nonce = {"in-process": 0, "node": 0, "anvil": 0}
+    chain_of["Node.request in-process"] = "direct"
+    # The eth-tester, direct, node and anvil chains are separate, so each has its own nonce
+    # sequence; the HTTP and WebSocket modes share the node's.
+    next_nonce = {"in-process": 0, "direct": 0, "node": 0, "anvil": 0}
     node_reply = httpx.post(urls["http"], content=request("eth_chainId", [], 1)).json()
-    chain_ids = {"in-process": in_process.chain_id, "node": int(node_reply["result"], 16)}
+    chain_ids = {"in-process": in_process.chain_id, "direct": direct.chain_id, "node": int(node_reply["result"], 16)}
     if "anvil" in urls:
         modes["anvil over HTTP (http.client)"] = AnvilOverHttp(urls["anvil"])
         chain_of["anvil over HTTP (http.client)"] = "anvil"
