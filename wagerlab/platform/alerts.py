@@ -1,8 +1,9 @@
 """Raising alerts: each one is logged, stored in the `alerts` table and optionally posted to a webhook.
 
 A process that should post its alerts calls `set_webhook_url` once at start (the monitors
-process does, with `alert_webhook_url` from the platform config). A failed post is logged
-and never fails the caller, because the alert is already stored.
+process does, with `alert_webhook_url` from the platform config). A failed post (a
+transport error or a status other than 2xx) is logged and does not raise, because the
+alert is already stored.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def raise_alert(engine: Engine, rule: str, severity: AlertSeverity, source: str,
 
 
 def post_alert(url: str, alert: Alert) -> bool:
-    """POST one alert as JSON to `url`; return whether the receiver answered with a 2xx status."""
+    """POST one alert as JSON to `url`; return whether the receiver responded with a 2xx status."""
     body = {
         "id": alert.id,
         "rule": alert.rule,
@@ -56,6 +57,6 @@ def post_alert(url: str, alert: Alert) -> bool:
         logger.warning("posting alert %s (id %s) to the webhook %s failed: %s", alert.rule, alert.id, url, err)
         return False
     if not response.is_success:
-        logger.warning("the webhook %s answered alert %s (id %s) with HTTP %s", url, alert.rule, alert.id, response.status_code)
+        logger.warning("the webhook %s responded to alert %s (id %s) with HTTP %s", url, alert.rule, alert.id, response.status_code)
         return False
     return True
