@@ -61,7 +61,7 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/api/markets/{market_id}/odds", odds), Route("/api/stats", stats)])
 
 
-def api_app(workdir: Path, strategy: str) -> Starlette:
+def api_app(workdir: Path, strategy: str, redis_url: str | None) -> Starlette:
     url = f"sqlite:///{workdir / 'bench.db'}"
     engine = make_engine(url)
     create_tables(engine)
@@ -74,7 +74,7 @@ def api_app(workdir: Path, strategy: str) -> Starlette:
     config = PlatformConfig(
         rpc_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9", db_url=url, deployment=deployment,
         operator_key=dev_key(1), odds_signer_key=dev_key(2), guardian_key=dev_key(3), admin_token="bench-admin",
-        cache_strategy=strategy,
+        cache_strategy=strategy, redis_url=redis_url,
     )  # fmt: skip
     return build_api_app(config, engine=engine, clock=WallClock())
 
@@ -134,18 +134,20 @@ def main() -> None:
     parser.add_argument("--strategy", default="two-tier", help="cache strategy of the api (default: two-tier)")
     parser.add_argument("--seconds", type=int, default=20, help="Locust run time per app (default: 20)")
     parser.add_argument("--users", type=int, default=20, help="Locust users (default: 20)")
+    parser.add_argument("--redis", metavar="URL", help="Redis for the api's cache, e.g. redis://127.0.0.1:6379/13 (default: embedded fakeredis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder with locust.log")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-odds-"))
     try:
         bare = measure(bare_app(), "unused", args.users, args.seconds, workdir)
-        cached = measure(api_app(workdir, args.strategy), None, args.users, args.seconds, workdir)
+        cached = measure(api_app(workdir, args.strategy, args.redis), None, args.users, args.seconds, workdir)
     finally:
         if not args.keep:
             shutil.rmtree(workdir)
     result = {
         "strategy": args.strategy,
+        "redis": args.redis or "fakeredis",
         "bare": bare,
         "cached": cached,
         "workdir": str(workdir) if args.keep else None,

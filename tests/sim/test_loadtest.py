@@ -15,6 +15,7 @@ from wagerlab.sim.loadtest import (
     _read_locust_stats,
     _result,
     check_options,
+    locust_argv,
     percentile,
 )
 from wagerlab.sim.loadtest.report import comparison_html, line_chart, run_html
@@ -145,3 +146,24 @@ def test_pages_contain_every_strategy() -> None:
     assert single.count("<svg") == 4
     assert "two-tier" in comparison
     assert "max staleness" in comparison
+
+
+@pytest.mark.parametrize(("workers", "model", "user_class"), [(0, "closed", "ClosedModelUser"), (2, "open", "OpenModelUser")])
+def test_locust_argv_options(tmp_path: Path, workers: int, model: str, user_class: str) -> None:
+    # Locust is not imported here: it patches the ssl module of the whole test process.
+    options = LoadTestOptions(strategy="ttl", rate=833.0, duration=30, out=tmp_path, users=40, workers=workers, model=model)
+
+    argv = locust_argv("http://127.0.0.1:8000", options, tmp_path)
+
+    def value_of(flag: str) -> str | None:
+        return argv[argv.index(flag) + 1] if flag in argv else None
+
+    assert argv[1:3] == ["-m", "locust"]
+    assert value_of("-f").endswith("loadtests/locustfile.py")  # type: ignore[union-attr]
+    assert Path(value_of("-f")).exists()  # type: ignore[arg-type]
+    assert value_of("--processes") == (str(workers) if workers else None)
+    assert value_of("--users") == "40"
+    assert value_of("--run-time") == "30s"
+    assert value_of("--host") == "http://127.0.0.1:8000"
+    assert "--headless" in argv
+    assert argv[-1] == user_class

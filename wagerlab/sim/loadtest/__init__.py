@@ -126,16 +126,20 @@ def _measure(platform: Platform, options: LoadTestOptions, out: Path, strategy: 
     return result, series
 
 
-def _run_locust(api: str, options: LoadTestOptions, out: Path, market_ids: list[int], tokens_file: Path) -> None:
-    argv = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", api,
+def locust_argv(api: str, options: LoadTestOptions, out: Path) -> list[str]:
+    """Return the command line of a headless Locust run against `api`."""
+    workers = ["--processes", str(options.workers)] if options.workers > 0 else []
+    return [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *workers, "--headless", "--host", api,
         "--users", str(options.users), "--spawn-rate", str(options.users), "--run-time", f"{options.duration}s",
         "--csv", str(out / "locust"), "--csv-full-history", "--json-file", str(out / "locust_final"),
         "--only-summary", "--stop-timeout", "5",
         MODELS[options.model],
     ]  # fmt: skip
-    if options.workers > 0:
-        argv[4:4] = ["--processes", str(options.workers)]
+
+
+def _run_locust(api: str, options: LoadTestOptions, out: Path, market_ids: list[int], tokens_file: Path) -> None:
+    argv = locust_argv(api, options, out)
     env = {
         **os.environ,
         "WAGERLAB_TOKENS_FILE": str(tokens_file),
