@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wagerlab.platform.api import admin, bets, markets, users
+from wagerlab.platform.api import admin, bets, markets, openapi, users
 from wagerlab.platform.api.context import context
 
 
@@ -40,6 +40,7 @@ routes: list[BaseRoute] = [
     Route("/api/admin/unpause", admin.unpause, methods=["POST"]),
     Route("/api/stats", get_stats, methods=["GET"]),
     Route("/api/health", health, methods=["GET"]),
+    Route("/api/openapi.json", openapi.get_openapi, methods=["GET"]),
 ]
 
 
