@@ -81,6 +81,7 @@ class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object per line, with `extra=` fields kept."""
 
     _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "request_id"}
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -96,9 +97,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
-
-
-JsonFormatter.converter = time.gmtime
 
 
 def make_formatter(log_format: LogFormat | str) -> logging.Formatter:

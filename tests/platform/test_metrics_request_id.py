@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -196,3 +197,23 @@ def test_migrations_add_request_id_column(tmp_path: Any) -> None:
     columns = {column["name"]: column for column in inspect(engine).get_columns("chain_transactions")}
     assert "request_id" in columns
     assert columns["request_id"]["nullable"] is True
+
+
+def test_cli_log_format_reaches_children(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wagerlab.cli import LOG_FORMAT_ENV, main
+
+    monkeypatch.delenv(LOG_FORMAT_ENV, raising=False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["--log-format", "json", "compile", "--quiet"]) == 0
+        added = [handler for handler in root.handlers if handler not in handlers]
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+    assert os.environ[LOG_FORMAT_ENV] == "json"
+    assert len(added) == 1
+    assert isinstance(added[0].formatter, JsonFormatter)
