@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,9 @@ logger = logging.getLogger("wagerlab.cli")
 EXIT_OK = 0
 EXIT_INVARIANT_FAILED = 1
 EXIT_INVALID_SCENARIO = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as shells report a program stopped by Ctrl-C."""
+MAX_SEED = 2**63 - 1
 
 LOG_FORMAT_ENV = "WAGERLAB_LOG_FORMAT"
 """Environment variable with the log format, so that the processes a run starts inherit it."""
@@ -42,8 +46,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID_SCENARIO
 
     from wagerlab.sim.backends import BackendError, Backends
-    from wagerlab.sim.runner import run_scenario
+    from wagerlab.sim.rundir import RunDirError
+    from wagerlab.sim.runner import RunInterrupted, run_scenario
 
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        print(f"wagerlab: invalid --seed {args.seed}: expected an integer from 0 to {MAX_SEED}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
     if args.strategy is not None:
         platform = dataclasses.replace(scenario.platform, cache_strategy=args.strategy)
         scenario = dataclasses.replace(scenario, platform=platform)
@@ -51,19 +59,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
     run_dir = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
     _configure_logging("info", console_level="info" if args.verbose else "warning")
     backends = Backends(db_url=args.db, redis_url=args.redis)
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         result = run_scenario(
             scenario, seed=seed, run_dir=run_dir, show_progress=not args.no_progress, backends=backends, rpc_url=args.rpc
         )
-    except BackendError as err:
+    except (BackendError, RunDirError) as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
+    except RunInterrupted as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("wagerlab: interrupted while starting; every process of the run was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print_summary(result.report, result.report_path, Console())
     return result.exit_code
 
 
+def _interrupt_on_sigterm(_signum: int, _frame: object) -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so a terminated run stops its processes as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def _cmd_fuzz(args: argparse.Namespace) -> int:
-    from wagerlab.sim.fuzz import FuzzError, SeedOutcome, fuzz, parse_faults, parse_seeds
+    from wagerlab.sim.fuzz import (
+        FuzzError,
+        SeedOutcome,
+        fuzz,
+        parse_faults,
+        parse_seeds,
+    )
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -203,7 +229,12 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
 def _cmd_forensics(args: argparse.Namespace) -> int:
     import json
 
-    from wagerlab.platform.gateway.forensics import ForensicLog, ForensicLogError, ForensicQuery, verify_chain
+    from wagerlab.platform.gateway.forensics import (
+        ForensicLog,
+        ForensicLogError,
+        ForensicQuery,
+        verify_chain,
+    )
 
     try:
         count = verify_chain(args.log)
@@ -235,7 +266,13 @@ def _time_argument(text: str) -> float:
 
 def _cmd_up(args: argparse.Namespace) -> int:
     from wagerlab.sim.stack import StackError
-    from wagerlab.sim.up import UpError, UpOptions, run_until_stopped, start_platform, stop_on_signals
+    from wagerlab.sim.up import (
+        UpError,
+        UpOptions,
+        run_until_stopped,
+        start_platform,
+        stop_on_signals,
+    )
 
     _configure_logging("info", console_level="info" if args.verbose else "warning")
     options = UpOptions(

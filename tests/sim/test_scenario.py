@@ -1,5 +1,6 @@
 """Scenario files: the shipped ones load, and every invalid value is named in one line."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,46 @@ def test_unknown_fault_kind_rejected(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="one of") as caught:
         load_scenario(path)
     assert caught.value.key == "faults[0].kind"
+
+
+@pytest.mark.parametrize("toml_name", ['"../../escape"', '"a/b"', '".hidden"', '"a\\u0000b"', '"' + "x" * 65 + '"'])
+def test_scenario_name_cannot_be_a_path(tmp_path: Path, toml_name: str) -> None:
+    path = write(tmp_path, VALID.replace('name = "tiny"', f"name = {toml_name}"))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.key == "scenario.name"
+
+
+def test_directory_path_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="is a directory"):
+        load_scenario(tmp_path)
+
+
+def test_unreadable_file_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    path.chmod(0)
+    if os.access(path, os.R_OK):
+        pytest.skip("running as a user who reads files without permission (root)")
+    with pytest.raises(ScenarioError, match="cannot be read"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('name = "Bout"', 'name = "' + "b" * 201 + '"', "markets[0].name"),
+        ('outcomes = ["Red", "Blue"]', 'outcomes = ["' + "r" * 101 + '", "Blue"]', "markets[0].outcomes"),
+        ('odds = ["1.5", "2.5"]', 'odds = ["1.5", "99999999999999.5"]', "markets[0].odds"),
+    ],
+)
+def test_values_the_api_rejects_are_rejected_early(tmp_path: Path, old: str, new: str, key: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, VALID.replace(old, new, 1)))
+    assert caught.value.key == key
+
+
+def test_long_value_shortened_in_message(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace('name = "Bout"', 'name = "' + "b" * 5_000 + '"', 1))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert len(str(caught.value)) < 400

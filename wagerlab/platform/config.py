@@ -72,12 +72,12 @@ class PlatformConfig:
         return f"http://{self.host}:{self.chainapi_port}"
 
     @property
-    def stream_url(self) -> str:
-        return f"ws://{self.host}:{self.stream_port}/stream"
-
-    @property
     def gateway_url(self) -> str:
         return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://{self.host}:{self.stream_port}/stream"
 
     @property
     def monitors_url(self) -> str:
@@ -94,8 +94,12 @@ class PlatformConfig:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError as err:
             raise ConfigError(f"platform config {str(path)!r} not found: pass the file `wagerlab run` wrote") from err
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ConfigError(f"platform config {str(path)!r} is not valid JSON: {err}") from err
+        except OSError as err:
+            raise ConfigError(f"platform config {str(path)!r} cannot be read: {err.strerror}") from err
+        if not isinstance(data, dict) or not isinstance(data.get("deployment"), dict):
+            raise ConfigError(f"platform config {str(path)!r} must be a JSON object with a deployment object, as `wagerlab run` writes")
         try:
             data["deployment"] = Deployment(**data["deployment"])
             return cls(**data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,14 +24,23 @@ from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User
 from wagerlab.platform.reconcile import ReconcileError, reconcile
 from wagerlab.sim import faults
-from wagerlab.sim.attacks import AttackContext, AttackResult, run_attack
-from wagerlab.sim.actors import ActorError, Bettor, Operator, OddsFeed, Reporters, World, build_encoders
+from wagerlab.sim.actors import (
+    ActorError,
+    Bettor,
+    OddsFeed,
+    Operator,
+    Reporters,
+    World,
+    build_encoders,
+)
 from wagerlab.sim.apiclient import ApiError
+from wagerlab.sim.attacks import AttackContext, AttackResult, run_attack
 from wagerlab.sim.backends import Backends, clear_cache, prepare_database, sqlite_url
 from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
 from wagerlab.sim.progress import ProgressView
 from wagerlab.sim.report import build_report, iso_time, write_report
 from wagerlab.sim.report_html import write_report_html
+from wagerlab.sim.rundir import claim_run_dir
 from wagerlab.sim.scenario import Scenario
 from wagerlab.sim.stack import Stack, StackError, free_port
 from wagerlab.sim.trace import Trace
@@ -50,6 +58,14 @@ server is closing at that moment (which surfaces as httpx.ReadError)."""
 
 STARTUP_FAILURES = (StackError, DeploymentError, CompilerError, ExternalNodeError)
 ACTOR_FAILURES = (ActorError, ApiError, RpcError, TransactionReverted, TimeoutError, httpx.HTTPError)
+
+
+class RunInterrupted(Exception):
+    """SIGINT or SIGTERM stopped a run; the stack is stopped and a partial report written."""
+
+    def __init__(self, report_path: Path):
+        self.report_path = report_path
+        super().__init__(f"the run was interrupted; partial report: {report_path}")
 
 
 @dataclass
@@ -82,14 +98,6 @@ class RunContext:
     bettor_logins: list[tuple[str, str]] = field(default_factory=list)
 
 
-def prepare_run_dir(run_dir: Path) -> None:
-    """Empty the run directory of a previous run's database, logs and report."""
-    for name in ("platform.db", "platform.db-wal", "platform.db-shm", "report.json", "report.html", "trace.json", "platform.json", "forensics.jsonl"):
-        (run_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(run_dir / "logs", ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
 def run_scenario(
     scenario: Scenario,
     *,
@@ -107,10 +115,11 @@ def run_scenario(
     `backends` names a database and a Redis server to use instead of the embedded pair;
     the run empties their platform tables and cache keys first (see `wagerlab.sim.backends`).
     """
-    prepare_run_dir(run_dir)
+    run_lock = claim_run_dir(run_dir)
     started_at = time.time()
     stack = Stack(run_dir)
     log_handler = _log_to_file(run_dir / "logs" / "runner.log")
+    interrupted = False
     try:
         try:
             context = _start(scenario, seed, run_dir, stack, backends or Backends(), rpc_url)
@@ -135,8 +144,14 @@ def run_scenario(
         except ACTOR_FAILURES + (StackError,) as err:
             logger.error("the run stopped early: %s", err)
             context.errors.append(str(err))
-        _reconcile(context)
-        invariants = _check(context)
+        except KeyboardInterrupt:
+            logger.warning("the run was interrupted; stopping the stack and writing a partial report")
+            context.errors.append("interrupted before the run finished (SIGINT or SIGTERM); invariants not checked")
+            interrupted = True
+        invariants = []
+        if not interrupted:
+            _reconcile(context)
+            invariants = _check(context)
         report = build_report(
             scenario=scenario,
             seed=seed,
@@ -151,9 +166,13 @@ def run_scenario(
             errors=context.errors,
             deployment=context.config.deployment,
         )
-        return RunResult(report, _write_reports(run_dir, report, context.world.trace if context.world else None, context.engine))
+        result = RunResult(report, _write_reports(run_dir, report, context.world.trace if context.world else None, context.engine))
+        if interrupted:
+            raise RunInterrupted(result.report_path)
+        return result
     finally:
         stack.stop()
+        run_lock.release()
         logging.getLogger().removeHandler(log_handler)
         log_handler.close()
 
@@ -408,3 +427,4 @@ def _counts(context: RunContext) -> dict[str, int]:
             "bet_retries": counters.bet_retries if counters else 0,
             "oracle_reports": counters.reports if counters else 0,
         }
+

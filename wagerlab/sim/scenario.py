@@ -6,6 +6,7 @@ The format is documented in docs/SCENARIOS.md. Every problem is reported as one
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,14 @@ VOID_RESULT = "void"
 MAX_OUTCOMES = 8
 
 
+MAX_SHOWN_VALUE = 120
+"""Longest rendering of an offending value in an error message, so the message stays one readable line."""
+SCENARIO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A scenario name becomes part of the default output folder, so it may not contain a path."""
+MAX_MARKET_NAME = 200
+MAX_OUTCOME_NAME = 100
+
+
 class ScenarioError(Exception):
     """A scenario file is missing, malformed or contains an invalid value."""
 
@@ -26,7 +35,8 @@ class ScenarioError(Exception):
         self.expected = expected
         message = f"{self.path}: key {key!r}: expected {expected}"
         if show_got:
-            message += f", got {got!r}"
+            shown = repr(got)
+            message += f", got {shown if len(shown) <= MAX_SHOWN_VALUE else shown[:MAX_SHOWN_VALUE] + '...'}"
         super().__init__(message)
 
     @classmethod
@@ -148,10 +158,10 @@ class _Reader:
             raise ScenarioError(self.path, self.key(name), f"an integer from {minimum} to {maximum}", value)
         return value
 
-    def text(self, name: str, *, default: str | None = None) -> str:
+    def text(self, name: str, *, default: str | None = None, max_length: int = 1_000) -> str:
         value = self.table.get(name, default)
-        if not isinstance(value, str) or not value.strip():
-            raise ScenarioError(self.path, self.key(name), "a non-empty string", value)
+        if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+            raise ScenarioError(self.path, self.key(name), f"a non-empty string of at most {max_length} characters", value)
         return value
 
     def boolean(self, name: str, *, default: bool) -> bool:
@@ -180,6 +190,10 @@ def load_scenario(path: Path | str) -> Scenario:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ScenarioError.unreadable(path, "file not found; pass a scenario file such as scenarios/smoke.toml") from err
+    except IsADirectoryError as err:
+        raise ScenarioError.unreadable(path, "is a directory; pass a scenario file such as scenarios/smoke.toml") from err
+    except OSError as err:
+        raise ScenarioError.unreadable(path, f"cannot be read: {err.strerror}") from err
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ScenarioError.unreadable(path, f"not valid TOML: {err}") from err
 
@@ -189,7 +203,7 @@ def load_scenario(path: Path | str) -> Scenario:
     markets = _load_markets(path, root.array_of_tables("markets"))
     return Scenario(
         path=str(path),
-        name=meta.text("name"),
+        name=_scenario_name(meta),
         description=meta.text("description", default="(no description)"),
         seed=meta.integer("seed", default=1),
         house_funding=house.integer("funding", minimum=1),
@@ -227,7 +241,7 @@ def _load_markets(path: Path, tables: list[dict[str, Any]]) -> tuple[MarketSpec,
         markets.append(
             MarketSpec(
                 market_id=market_id,
-                name=reader.text("name"),
+                name=reader.text("name", max_length=MAX_MARKET_NAME),
                 outcomes=outcomes,
                 odds=odds,
                 liability_cap=reader.integer("liability_cap", minimum=1),
@@ -237,11 +251,21 @@ def _load_markets(path: Path, tables: list[dict[str, Any]]) -> tuple[MarketSpec,
     return tuple(markets)
 
 
+def _scenario_name(meta: _Reader) -> str:
+    name = meta.text("name")
+    if not SCENARIO_NAME.fullmatch(name):
+        raise ScenarioError(meta.path, meta.key("name"), "1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", name)
+    return name
+
+
 def _string_list(reader: _Reader, name: str) -> tuple[str, ...]:
     value = reader.table.get(name)
-    valid = isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value)
+    valid = isinstance(value, list) and all(
+        isinstance(item, str) and item.strip() and len(item) <= MAX_OUTCOME_NAME for item in value
+    )
     if not valid or not 2 <= len(value) <= MAX_OUTCOMES:
-        raise ScenarioError(reader.path, reader.key(name), f"a list of 2 to {MAX_OUTCOMES} outcome names", value)
+        expected = f"a list of 2 to {MAX_OUTCOMES} outcome names of at most {MAX_OUTCOME_NAME} characters"
+        raise ScenarioError(reader.path, reader.key(name), expected, value)
     return tuple(value)
 
 
@@ -254,8 +278,8 @@ def _odds_list(reader: _Reader, name: str, count: int) -> tuple[int, ...]:
         odds = tuple(decimal_odds_to_fixed(item) for item in value)
     except ValueError as err:
         raise ScenarioError(reader.path, reader.key(name), expected, value) from err
-    if any(item <= ODDS_SCALE for item in odds):
-        raise ScenarioError(reader.path, reader.key(name), expected, value)
+    if any(not ODDS_SCALE < item <= MAX_DB_AMOUNT for item in odds):
+        raise ScenarioError(reader.path, reader.key(name), expected + f" and at most {MAX_DB_AMOUNT // ODDS_SCALE}", value)
     return odds
 
 
@@ -324,7 +348,10 @@ def _load_faults(path: Path, tables: list[dict[str, Any]]) -> tuple[FaultSpec, .
 
 
 def _load_gateway(path: Path, table: Any) -> GatewaySpec:
-    from wagerlab.platform.gateway.client_ip import TrustedProxyError, parse_trusted_proxies
+    from wagerlab.platform.gateway.client_ip import (
+        TrustedProxyError,
+        parse_trusted_proxies,
+    )
     from wagerlab.platform.gateway.limits import GatewayLimits, LimitsError
 
     if not isinstance(table, dict):

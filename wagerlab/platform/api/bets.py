@@ -12,10 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from wagerlab.odds import MAX_DB_AMOUNT
 from wagerlab.platform import quotes
 from wagerlab.platform.api.context import ApiContext, context, current_user
 from wagerlab.platform.api.pause import reject_if_paused
-from wagerlab.platform.api.validation import parse_path_int, read_json_object, require_hex_bytes
+from wagerlab.platform.api.validation import (
+    parse_path_int,
+    read_json_object,
+    require_hex_bytes,
+)
 from wagerlab.platform.chainapi.rawtx import (
     CalldataError,
     ContractCall,
@@ -25,7 +30,15 @@ from wagerlab.platform.chainapi.rawtx import (
     sportsbook_codec,
 )
 from wagerlab.platform.chainapi.store import transaction_json
-from wagerlab.platform.db import Account, Bet, BetStatus, ChainTransaction, Quote, User, read_session
+from wagerlab.platform.db import (
+    Account,
+    Bet,
+    BetStatus,
+    ChainTransaction,
+    Quote,
+    User,
+    read_session,
+)
 from wagerlab.platform.errors import NotFoundError, ValidationError
 
 logger = logging.getLogger(__name__)
@@ -108,6 +121,8 @@ async def post_claim(request: Request) -> JSONResponse:
 
     tx, call = decode_sportsbook_call(ctx, user, raw, "claim")
     bet_id = call.args["betId"]
+    if not 1 <= bet_id <= MAX_DB_AMOUNT:
+        raise NotFoundError(f"bet {bet_id} does not exist: bet ids run from 1 to {MAX_DB_AMOUNT}", field="bet_id")
     # NOTE: a bet the bets monitor has not stored yet is relayed unchecked; the contract
     # still rejects a claim by anyone but the bettor.
     bet = await run_in_threadpool(_bet, ctx.engine, bet_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -12,17 +11,17 @@ from starlette.requests import Request
 
 from wagerlab.odds import MAX_DB_AMOUNT
 from wagerlab.platform.errors import InvalidJsonError, ValidationError
+from wagerlab.platform.jsonbody import UnacceptableJson, parse_json_body
 
 Body = dict[str, Any]
 
 
 async def read_json_object(request: Request) -> Body:
     """Parse the request body as a JSON object."""
-    raw = await request.body()
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InvalidJsonError(f"request body is not valid JSON: {err}") from err
+        body = parse_json_body(await request.body())
+    except UnacceptableJson as err:
+        raise InvalidJsonError(str(err)) from err
     if not isinstance(body, dict):
         raise ValidationError(f"request body must be a JSON object, got {type(body).__name__}")
     return body

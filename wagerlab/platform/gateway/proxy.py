@@ -6,26 +6,33 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import time
 from typing import Any
 
 import httpx
 from eth_utils import keccak
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from wagerlab.platform.db import AlertSeverity
-from wagerlab.platform.errors import AuthenticationError, NotFoundError, PlatformError, ValidationError
+from wagerlab.platform.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PlatformError,
+    ValidationError,
+)
 from wagerlab.platform.gateway.client_ip import client_ip
 from wagerlab.platform.gateway.context import GatewayContext, Upstream, gateway_context
 from wagerlab.platform.gateway.errors import RateLimitedError, UpstreamUnavailableError
 from wagerlab.platform.gateway.retry import JobStatus, RetryJob, is_retryable
+from wagerlab.platform.jsonbody import UnacceptableJson, parse_json_body
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
+CLIENT_CLOSED_REQUEST = 499
+"""The status nginx logs for a client that closed the connection first; never sent, only logged."""
 LOGGED_TEXT_CHARS = 4096
 LOGIN_PATH = "/api/login"
 RETRYABLE_PATHS = frozenset({"/api/bets", "/api/claims"})
@@ -40,7 +47,7 @@ RULE_INVALID_QUOTE = "invalid_quote"
 
 
 class RequestRecord:
-    """What the forensic log keeps of one request, filled in as the request is handled."""
+    """The forensic record of one request, filled in as the request is handled."""
 
     def __init__(self, request: Request, ip: str, body: bytes) -> None:
         self.started = time.monotonic()
@@ -67,8 +74,8 @@ def _loggable_body(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return parse_json_body(body)
+    except UnacceptableJson:
         return {"unparsed": body[:LOGGED_TEXT_CHARS].decode(errors="replace"), "bytes": len(body)}
 
 
@@ -101,8 +108,8 @@ async def account_of(ctx: GatewayContext, request: Request, body: bytes) -> str 
 
 def _json_field(body: bytes, name: str) -> Any:
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = parse_json_body(body)
+    except UnacceptableJson:
         return None
     return value.get(name) if isinstance(value, dict) else None
 
@@ -122,7 +129,7 @@ async def read_body(request: Request) -> bytes:
 
 
 async def handle(request: Request) -> Response:
-    """Route one request to its upstream under the guards, and log it whatever happens."""
+    """Route one request to its upstream under the guards, and append it to the forensic log on every outcome."""
     ctx = gateway_context(request)
     peer = request.client.host if request.client else "unknown"
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
@@ -135,6 +142,12 @@ async def handle(request: Request) -> Response:
     except PlatformError as error:
         record = record or RequestRecord(request, ip, b"")
         response, outcome = error_response(error), error.code
+    except ClientDisconnect:
+        # The client gave up (a timeout, usually) before sending its whole body; nobody
+        # reads this response, but the attempt still belongs in the forensic log.
+        logger.info("%s %s from %s: client disconnected before the body was read", request.method, request.url.path, ip)
+        record = record or RequestRecord(request, ip, b"")
+        response, outcome = Response(status_code=CLIENT_CLOSED_REQUEST), "client_disconnected"
     ctx.forensics.append(record.finish(response.status_code, outcome))
     return response
 
@@ -215,7 +228,7 @@ async def _report_quote_rejection(ctx: GatewayContext, response: httpx.Response,
 
 
 async def _queue(ctx: GatewayContext, request: Request, headers: dict[str, str], body: bytes, reason: str) -> tuple[Response, str]:
-    """Queue the request for retries; answer with the upstream's response if a retry gets one soon, else 202 `queued`."""
+    """Queue the request for retries; return the upstream's response if a retry gets one soon, else 202 `queued`."""
     key = _transaction_hash(body)
     if key is None:
         raise UpstreamUnavailableError(f"{request.url.path} is unavailable ({reason}) and the body has no raw_transaction to queue")
