@@ -1,4 +1,4 @@
-"""A schema-driven fuzz run of the REST API: no 500, every response as the OpenAPI schema says.
+"""A schema-driven fuzz run of the REST API: no 500, and every response matches the OpenAPI schema.
 
 Bounded by `max_examples` per operation, so the whole run stays within seconds.
 """

@@ -1,4 +1,4 @@
-"""What the gateway's handlers share, kept on `app.state.gateway`."""
+"""The state the gateway's handlers share, kept on `app.state.gateway`."""
 
 from __future__ import annotations
 

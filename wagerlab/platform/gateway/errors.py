@@ -1,4 +1,4 @@
-"""Errors the gateway answers with itself, in the platform's `{"error", "detail", "field"}` form."""
+"""Errors the gateway returns itself, in the platform's `{"error", "detail", "field"}` form."""
 
 from __future__ import annotations
 

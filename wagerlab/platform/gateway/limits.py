@@ -34,7 +34,7 @@ class GatewayLimits:
     retry_inline_wait_ms: int = 3_000
     """How long a queued request waits for its retries before the client gets 202 `queued`."""
     monitor_poll_ms: int = 500
-    """How often the contract monitor asks the node for new blocks."""
+    """Interval between the contract monitor's requests for new blocks."""
     gas_warmup_calls: int = 20
     """Successful calls of a function before its gas use is compared with the mean."""
     gas_factor_percent: int = 300

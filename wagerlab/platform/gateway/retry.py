@@ -2,7 +2,7 @@
 
 A job is keyed by the transaction hash of its signed transaction, which is also the
 idempotency key the api hands to chainapi. So a job enqueued twice is one job, and a send
-that reached chainapi before the connection dropped is answered with the first `tx_id`
+that reached chainapi before the connection dropped gets the first `tx_id` back
 instead of relaying the bet again. The node would reject a second copy anyway, because
 the signed transaction carries its nonce.
 

@@ -1,7 +1,8 @@
 """Attack actors a scenario runs between phases with `[[attacks]]` tables.
 
-Each attack reports whether the platform detected it (the expected alert was stored) and
-contained it (the attack's own checks); the run's invariants show that nothing was lost.
+Each attack reports whether the platform detected it, which means the expected alert was
+stored, and contained it, which its own checks decide. The run's invariants show that
+nothing was lost.
 """
 
 from __future__ import annotations

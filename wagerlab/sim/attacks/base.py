@@ -1,4 +1,4 @@
-"""What every attack actor shares: its context, its result, option checks and alert polling."""
+"""The parts every attack actor shares: its context, its result, option checks and alert polling."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class AttackOptionsError(Exception):
 
 
 class AttackError(Exception):
-    """An attack could not be carried out (the platform answered in an unexpected way)."""
+    """An attack could not be carried out because the platform responded in an unexpected way."""
 
 
 @dataclass
@@ -48,7 +48,7 @@ class AttackContext:
 
 @dataclass
 class AttackResult:
-    """What one attack showed: whether it was detected (the expected alerts exist) and contained."""
+    """The outcome of one attack: whether it was detected (the expected alerts exist) and contained."""
 
     kind: str
     at: str

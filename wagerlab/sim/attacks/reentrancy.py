@@ -9,8 +9,9 @@ transaction (a critical `drain_pattern`) and pause through the guardian, after w
 next drain attempt reverts.
 
 NOTE: the attacker owns no bet on the real Sportsbook, because a scenario checks the exact
-number of bets placed; its claims there target a bettor's bet. tests/contracts covers the
-real Sportsbook's guard against a re-entering token.
+number of bets placed. Its claims there target a bettor's bet, so they revert as
+unauthorized before any payout. tests/contracts covers the real Sportsbook's guard against
+a re-entering token.
 """
 
 from __future__ import annotations
