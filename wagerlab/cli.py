@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,12 +119,26 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_INVARIANT_FAILED
 
 
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # uvicorn binds with SO_REUSEADDR, so a port in TIME_WAIT counts as free here too.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _cmd_chain(args: argparse.Namespace) -> int:
     from wagerlab.chain.errors import InvalidParams, StateFileError
     from wagerlab.chain.faults import parse_fault_settings
     from wagerlab.chain.server import run_node
 
     _configure_logging(args.log_level)
+    if args.port != 0 and not _port_free(args.host, args.port):
+        print(f"wagerlab: {args.host}:{args.port} is already in use; stop what listens there or pass another --port", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
     try:
         faults = parse_fault_settings(
             {
