@@ -30,6 +30,8 @@ class StandInApi:
 
     login_delay: float = 0.0
     down: bool = False
+    fail_next: int = 0
+    """Number of bet submissions that get 503 before the stand-in serves them again."""
     logins: int = 0
     bets: list[str] = field(default_factory=list)
     seen_forwarded_for: list[str | None] = field(default_factory=list)
@@ -50,6 +52,9 @@ class StandInApi:
             return JSONResponse([])
 
         async def bets(request: Request) -> JSONResponse:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return JSONResponse({"error": "service_unavailable", "detail": "chainapi down", "field": None}, 503)
             if self.down:
                 return JSONResponse({"error": "service_unavailable", "detail": "chainapi down", "field": None}, 503)
             raw = (await request.json())["raw_transaction"]
