@@ -127,6 +127,21 @@ def test_stream_sees_odds_change(platform: Platform) -> None:
     assert update["odds"] == [1_600_000, 2_400_000]
 
 
+@pytest.mark.slow
+def test_odds_served_without_chainapi(platform: Platform) -> None:
+    # Runs after the tests above because it stops chainapi for the rest of the module.
+    headers = _login(platform.api_urls[0])
+    chainapi = next(process for process in platform.stack.processes if process.name == "chainapi")
+    chainapi.stop()
+
+    reads = [httpx.get(f"{api}/api/markets/1/odds", headers=headers, timeout=10) for api in platform.api_urls]
+    quote = httpx.post(f"{platform.api_urls[0]}/api/quotes", json={"market_id": 1, "outcome": 0, "stake": 1_000_000}, headers=headers, timeout=30)
+
+    assert chainapi.exit_code() is not None
+    assert [read.status_code for read in reads] == [200, 200]
+    assert quote.status_code == 200, quote.text
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
