@@ -26,7 +26,7 @@ PASSWORD = "right password"
 
 @dataclass
 class StandInApi:
-    """Answers login, markets and bets like the api, and records what reached it."""
+    """Serves login, markets and bets like the api, and records the requests that reached it."""
 
     login_delay: float = 0.0
     down: bool = False

@@ -67,12 +67,12 @@ async def test_lockout_admin_unlocks(tmp_path: Path) -> None:
         for _ in range(2):
             await login(client, "alice", "guess")
         status = await admin.get("/gateway/admin/accounts/alice", headers=ADMIN)
-        refused = await admin.post("/gateway/admin/accounts/alice/unlock")
+        rejected = await admin.post("/gateway/admin/accounts/alice/unlock")
         unlocked = await admin.post("/gateway/admin/accounts/alice/unlock", headers=ADMIN)
         after = await login(client, "alice", PASSWORD)
 
     assert status.json() == {"username": "alice", "locked": True}
-    assert refused.status_code == 401
+    assert rejected.status_code == 401
     assert unlocked.json() == {"username": "alice", "was_locked": True, "locked": False}
     assert after == 200
 
