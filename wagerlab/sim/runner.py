@@ -142,8 +142,9 @@ def run_scenario(
         try:
             asyncio.run(_drive(context, show_progress))
         except ACTOR_FAILURES + (StackError,) as err:
-            logger.error("the run stopped early: %s", err)
-            context.errors.append(str(err))
+            # httpx time-outs have an empty message, so the error's type is named too.
+            logger.error("the run stopped early: %r", err, exc_info=err)
+            context.errors.append(f"{type(err).__name__}: {err}")
         except KeyboardInterrupt:
             logger.warning("the run was interrupted; stopping the stack and writing a partial report")
             context.errors.append("interrupted before the run finished (SIGINT or SIGTERM); invariants not checked")
