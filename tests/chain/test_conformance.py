@@ -32,6 +32,7 @@ DATA = Path(__file__).parent / "data"
 STORED = "0x" + keccak(text="Stored(uint256,address,uint256)").hex()
 PROBE_REJECTED = "0x" + keccak(text="ProbeRejected(uint256,address)")[:4].hex()
 ANVIL_REMOVED_LOGS = "anvil 1.7.1 sends no removed logs to log subscribers after anvil_reorg"
+ANVIL_WS_METHOD_NOT_FOUND = "anvil 1.7.1 answers an unknown method over WebSocket with -32602, not -32601"
 ANVIL_PARSE_ERROR = "anvil 1.7.1 answers invalid JSON with -32600, the specification says -32700"
 
 
@@ -406,3 +407,38 @@ def test_block_contents(target: Target) -> None:
 def test_sha3_and_coinbase(target: Target) -> None:
     assert target.result("web3_sha3", "0x68656c6c6f") == "0x" + keccak(b"hello").hex()
     assert target.result("eth_coinbase") == "0x" + "00" * 20
+
+
+def test_websocket_requests_and_batch(target: Target) -> None:
+    async def exchange() -> tuple[Any, Any, Any]:
+        async with ws_connect(target.ws_url) as connection:
+            await connection.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
+            single = json.loads(await connection.recv())
+            batch = [
+                {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber", "params": []},
+                {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": ["0x12", "latest"]},
+            ]
+            await connection.send(json.dumps(batch))
+            replies = json.loads(await connection.recv())
+            await connection.send(json.dumps({"jsonrpc": "2.0", "id": 4, "method": "eth_getBalance", "params": ["0x12"]}))
+            invalid = json.loads(await connection.recv())
+            return single, replies, invalid
+
+    single, replies, invalid = asyncio.run(exchange())
+
+    assert single["result"] == target.result("eth_chainId")
+    by_id = {reply["id"]: reply for reply in replies}
+    assert by_id[2]["result"].startswith("0x")
+    assert by_id[3]["error"]["code"] == -32602
+    assert invalid["error"]["code"] == -32602
+
+
+def test_websocket_method_not_found(target: Target, request: pytest.FixtureRequest) -> None:
+    anvil_xfail(request, target, ANVIL_WS_METHOD_NOT_FOUND)
+
+    async def exchange() -> Any:
+        async with ws_connect(target.ws_url) as connection:
+            await connection.send(json.dumps({"jsonrpc": "2.0", "id": 5, "method": "eth_noSuchMethod", "params": []}))
+            return json.loads(await connection.recv())
+
+    assert asyncio.run(exchange())["error"]["code"] == -32601
