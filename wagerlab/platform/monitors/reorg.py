@@ -36,9 +36,9 @@ KNOWN_EVENT_ROWS = 256
 REMEMBERED_BLOCKS = 256
 """How many scanned block hashes a monitor keeps in memory."""
 # NOTE: scanned hashes live only in memory, so after a restart only event rows supply
-# hashes. A reorg during the downtime that adds logs only to blocks after the monitor's
-# last event and at or before its cursor goes unnoticed until reconciliation compares
-# balances; storing the cursor block's hash in `monitor_cursors` would close that gap.
+# hashes. Suppose a reorg during the downtime adds logs only to blocks after the monitor's
+# last event and at or before its cursor. Then nothing notices it until reconciliation
+# compares balances. Storing the cursor block's hash in `monitor_cursors` would close that gap.
 ALERT_RULE = "deep_reorg"
 
 
