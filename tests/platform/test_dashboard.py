@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from wagerlab.platform.alerts import raise_alert
 from wagerlab.platform.dashboard.state import cache_state, format_odds, format_tokens
 from wagerlab.platform.db import AlertSeverity, Bet, BetStatus, ChainTransaction, Correction, TxStatus, write_session
+from wagerlab.platform.errors import ServiceUnavailableError
 from wagerlab.platform.monitors import Supervisor, build_monitors
 from wagerlab.platform.monitors.health import MonitorState
 from wagerlab.platform.monitors.supervisor import build_health_app
@@ -115,17 +116,37 @@ def test_state_alerts_and_reconciliation(client: TestClient, db: tuple[str, Engi
     assert state["reconciliation"]["latest"]["subject"] == ALICE
 
 
-def test_state_paused_follows_last_mined(client: TestClient, db: tuple[str, Engine]) -> None:  # noqa: F811
-    assert client.get("/dashboard/state", headers=ADMIN).json()["paused"] is None
+def test_state_last_guardian_call(client: TestClient, db: tuple[str, Engine]) -> None:  # noqa: F811
+    assert client.get("/dashboard/state", headers=ADMIN).json()["last_guardian_call"] is None
 
     add_guardian_tx(db[1], "p1", "pause", TxStatus.MINED, 1_000)
-    assert client.get("/dashboard/state", headers=ADMIN).json()["paused"] is True
+    assert client.get("/dashboard/state", headers=ADMIN).json()["last_guardian_call"]["function"] == "pause"
 
     add_guardian_tx(db[1], "u1", "unpause", TxStatus.REVERTED, 3_000)
-    assert client.get("/dashboard/state", headers=ADMIN).json()["paused"] is True
+    assert client.get("/dashboard/state", headers=ADMIN).json()["last_guardian_call"]["function"] == "pause"
 
     add_guardian_tx(db[1], "u2", "unpause", TxStatus.MINED, 2_000)
-    assert client.get("/dashboard/state", headers=ADMIN).json()["paused"] is False
+    assert client.get("/dashboard/state", headers=ADMIN).json()["last_guardian_call"]["function"] == "unpause"
+
+
+class FixedPause:
+    def __init__(self, value: bool | Exception) -> None:
+        self.value = value
+
+    async def paused(self) -> bool:
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+@pytest.mark.parametrize(
+    ("pause", "expected"),
+    [(FixedPause(True), True), (FixedPause(False), False), (FixedPause(ServiceUnavailableError("the chain node is unreachable")), None)],
+)
+def test_state_paused_from_chain(client: TestClient, pause: FixedPause, expected: bool | None) -> None:
+    client.app.state.api.pause = pause  # type: ignore[attr-defined]
+
+    assert client.get("/dashboard/state", headers=ADMIN).json()["paused"] is expected
 
 
 def test_state_monitors_unreachable(client: TestClient) -> None:

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from wagerlab.platform.api.context import context, require_admin
-from wagerlab.platform.dashboard.state import cache_state, read_database_state, read_monitors
+from wagerlab.platform.dashboard.state import cache_state, read_database_state, read_monitors, read_paused
 from wagerlab.platform.db import now_ms
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -30,6 +30,7 @@ async def state(request: Request) -> JSONResponse:
     snapshot = await run_in_threadpool(read_database_state, ctx.engine)
     snapshot["monitors"] = await read_monitors(f"http://{ctx.config.host}:{ctx.config.monitors_port}/health")
     snapshot["cache"] = cache_state(ctx.cache.stats.to_json())
+    snapshot["paused"] = await read_paused(ctx.pause)
     snapshot["time"] = now_ms()
     snapshot["poll_interval_ms"] = POLL_INTERVAL_MS
     return JSONResponse(snapshot, headers={"Cache-Control": "no-store"})

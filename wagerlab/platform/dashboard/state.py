@@ -10,7 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from wagerlab.odds import ODDS_SCALE, ONE_TOKEN
+from wagerlab.platform.api.pause import PauseState
 from wagerlab.platform.db import Alert, Bet, BetStatus, ChainTransaction, Correction, Market, MarketOdds, TxStatus, read_session
+from wagerlab.platform.errors import ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +35,14 @@ def format_odds(odds: int) -> str:
 
 
 def read_database_state(engine: Engine) -> dict[str, Any]:
-    """Read markets with odds, bets, alerts, reconciliation and the pause state in one session."""
+    """Read markets with odds, bets, alerts, reconciliation and the last guardian call in one session."""
     with read_session(engine) as session:
         return {
             "markets": _markets(session),
             "bets": _bets(session),
             "alerts": _alerts(session),
             "reconciliation": _reconciliation(session),
-            "paused": _paused(session),
+            "last_guardian_call": _last_guardian_call(session),
         }
 
 
@@ -104,20 +106,25 @@ def _reconciliation(session: Session) -> dict[str, Any]:
     return {"corrections": total, "latest": latest}
 
 
-def _paused(session: Session) -> bool | None:
-    """Return whether the last mined pause or unpause was a pause; None when neither was sent.
-
-    NOTE: this sees only the guardian calls chainapi sent, which are all the platform makes;
-    a guardian transaction sent straight to the node would not show until the next one.
-    """
+def _last_guardian_call(session: Session) -> dict[str, Any] | None:
+    """Return the newest mined `pause` or `unpause` that chainapi sent, or None."""
     query = (
-        select(ChainTransaction.function)
+        select(ChainTransaction)
         .where(col(ChainTransaction.function).in_(["pause", "unpause"]), ChainTransaction.status == TxStatus.MINED)
         .order_by(col(ChainTransaction.updated_at).desc())
         .limit(1)
     )
-    function = session.exec(query).first()
-    return None if function is None else function == "pause"
+    row = session.exec(query).first()
+    return None if row is None else {"function": row.function, "tx_hash": row.tx_hash, "block_number": row.block_number, "updated_at": row.updated_at}
+
+
+async def read_paused(state: PauseState) -> bool | None:
+    """Return the Sportsbook's `paused()`, or None when the node cannot be reached."""
+    try:
+        return await state.paused()
+    except ServiceUnavailableError as err:
+        logger.warning("dashboard: pause state unknown: %s", err.detail)
+        return None
 
 
 async def read_monitors(url: str) -> dict[str, Any]:

@@ -114,7 +114,7 @@ function render(state) {
   const ratio = state.cache.hit_ratio;
   setText("cache-ratio", ratio === null ? "-" : `${(ratio * 100).toFixed(1)} %`);
   setText("corrections", state.reconciliation.corrections);
-  if (state.paused === null) setBadge("pause-state", "betting open (never paused)", "ok");
+  if (state.paused === null) setBadge("pause-state", "pause state unknown (node unreachable)", "warn");
   else setBadge("pause-state", state.paused ? "PAUSED" : "betting open", state.paused ? "bad" : "ok");
   updates += 1;
   document.body.dataset.updates = String(updates);
@@ -122,11 +122,12 @@ function render(state) {
   previous = state;
 }
 
-async function poll() {
+// Fetch one state and draw it; return false when the page must wait for a token.
+async function refresh() {
   const token = readToken();
   if (!token) {
     document.getElementById("login").hidden = false;
-    return;
+    return false;
   }
   try {
     const response = await fetch("/dashboard/state", { headers: { Authorization: `Bearer ${token}` }, cache: "no-store" });
@@ -135,7 +136,7 @@ async function poll() {
       document.getElementById("login").hidden = false;
       document.getElementById("login-error").textContent = "the admin token was rejected";
       setBadge("connection", "unauthorized", "bad");
-      return;
+      return false;
     }
     const state = await response.json();
     pollIntervalMs = state.poll_interval_ms || pollIntervalMs;
@@ -144,7 +145,11 @@ async function poll() {
   } catch (error) {
     setBadge("connection", "api unreachable", "bad");
   }
-  setTimeout(poll, pollIntervalMs);
+  return true;
+}
+
+async function poll() {
+  if (await refresh()) setTimeout(poll, pollIntervalMs);
 }
 
 async function guardian(action) {
@@ -154,6 +159,7 @@ async function guardian(action) {
     const response = await fetch(`/api/admin/${action}`, { method: "POST", headers: { Authorization: `Bearer ${readToken()}` } });
     const body = await response.json();
     result.textContent = response.ok ? `${action}: mined in ${body.tx_hash.slice(0, 12)}…` : `${action} failed: ${body.detail}`;
+    if (response.ok) refresh();
   } catch (error) {
     result.textContent = `${action} failed: ${error}`;
   }
