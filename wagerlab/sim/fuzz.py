@@ -130,9 +130,10 @@ def fuzz(
 
 
 def _run_seed(seed: int, faults: list[str], out_dir: Path, runner: Runner) -> SeedOutcome:
+    # The scenario file sits beside the run directory: a run only reuses a directory that
+    # contains nothing but an earlier run's files.
     seed_dir = out_dir / f"seed-{seed}"
-    seed_dir.mkdir(parents=True, exist_ok=True)
-    scenario_path = seed_dir / "scenario.toml"
+    scenario_path = out_dir / f"seed-{seed}.toml"
     scenario_path.write_text(scenario_to_toml(generate_scenario(seed, faults)))
     # Load the written file back, so the run uses exactly what a replay from the file would.
     scenario = load_scenario(scenario_path)
@@ -158,7 +159,7 @@ def _shrink(seed: int, faults: list[str], out_dir: Path, runner: Runner) -> str 
     Each step tries the one-step-simpler variants, smallest first, and keeps the first that
     still fails. The search stops after MAX_SHRINK_RUNS runs or when no variant fails.
     """
-    current = load_scenario(out_dir / f"seed-{seed}" / "scenario.toml")
+    current = load_scenario(out_dir / f"seed-{seed}.toml")
     smallest: Path | None = None
     runs = 0
     progressed = True
@@ -167,9 +168,8 @@ def _shrink(seed: int, faults: list[str], out_dir: Path, runner: Runner) -> str 
         for candidate in sorted(shrink_candidates(current), key=scenario_size):
             if runs == MAX_SHRINK_RUNS:
                 break
-            run_dir = out_dir / f"seed-{seed}" / f"shrink-{runs}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            path = run_dir / "scenario.toml"
+            run_dir = out_dir / f"seed-{seed}-shrink-{runs}"
+            path = out_dir / f"seed-{seed}-shrink-{runs}.toml"
             path.write_text(scenario_to_toml(candidate))
             runs += 1
             if not runner(load_scenario(path), seed, run_dir).ok:
