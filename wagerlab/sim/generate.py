@@ -12,6 +12,7 @@ from typing import Any
 
 from wagerlab.odds import ODDS_SCALE, ONE_TOKEN
 from wagerlab.sim.scenario import (
+    MID_PHASES,
     PHASES,
     BettorSpec,
     FaultSpec,
@@ -22,8 +23,9 @@ from wagerlab.sim.scenario import (
 )
 
 OUTCOME_NAMES = ("Home", "Away", "Draw", "Knockout", "Decision")
-FAULT_PHASES = PHASES[1:]
-"""Phases a generated fault may follow; after setup there is no deposit or bet to disturb yet."""
+FAULT_PHASES = PHASES[1:] + MID_PHASES
+"""When a generated fault strikes: after a phase (not setup, when there is nothing to disturb
+yet) or halfway through one."""
 
 
 def generate_scenario(seed: int, fault_kinds: list[str], *, max_faults: int = 2) -> Scenario:

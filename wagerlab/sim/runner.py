@@ -41,7 +41,7 @@ from wagerlab.sim.progress import ProgressView
 from wagerlab.sim.report import build_report, iso_time, write_report
 from wagerlab.sim.report_html import write_report_html
 from wagerlab.sim.rundir import claim_run_dir
-from wagerlab.sim.scenario import Scenario
+from wagerlab.sim.scenario import FaultSpec, Scenario
 from wagerlab.sim.stack import Stack, StackError, free_port
 from wagerlab.sim.trace import Trace
 from wagerlab.sim.wallet import RpcClient, RpcError, TransactionReverted, Wallet
@@ -285,15 +285,50 @@ async def _drive(context: RunContext, show_progress: bool) -> None:
 async def _phase(context: RunContext, view: ProgressView, name: str, work: Awaitable[None]) -> None:
     view.phase(name)
     logger.info("phase %s started", name)
-    await work
+    midway = [fault for fault in context.scenario.faults if fault.at == f"mid-{name}"]
+    injector = asyncio.create_task(_inject_midway(context, name, midway)) if midway else None
+    try:
+        await work
+    except BaseException:
+        if injector is not None:
+            injector.cancel()
+        raise
+    if injector is not None:
+        await injector
     for fault in context.scenario.faults:
         if fault.at == name:
-            fault_context = faults.FaultContext(context.engine, context.w3, context.config, context.stack)
-            context.injected.append(await asyncio.to_thread(faults.inject, fault.kind, name, fault_context))
+            await _inject(context, fault.kind, name)
     for attack in context.scenario.attacks:
         if attack.at == name and context.world is not None:
             attack_context = AttackContext(context.world, context.config, context.engine, context.w3, context.bettor_logins)
             context.attacks.append(await run_attack(attack.kind, attack.options, name, attack_context))
+
+
+async def _inject(context: RunContext, kind: str, at: str) -> None:
+    fault_context = faults.FaultContext(context.engine, context.w3, context.config, context.stack)
+    context.injected.append(await asyncio.to_thread(faults.inject, kind, at, fault_context))
+
+
+def _phase_progress(world: World, phase: str) -> tuple[int, int]:
+    """Return (done, total) of the work of a phase that has mid-phase faults."""
+    counters, bettors = world.counters, world.scenario.bettors
+    return {
+        "onboarding": (counters.deposits, bettors.count),
+        "betting": (counters.bets_placed, bettors.count * bettors.bets_per_bettor),
+        "claims": (counters.claimers_done, bettors.count),
+    }[phase]
+
+
+async def _inject_midway(context: RunContext, phase: str, midway: list[FaultSpec]) -> None:
+    """Inject faults once half of the phase's work is done, while actors and monitors are busy."""
+    assert context.world is not None
+    while True:
+        done, total = _phase_progress(context.world, phase)
+        if done * 2 >= total:
+            break
+        await asyncio.sleep(0.02)
+    for fault in midway:
+        await _inject(context, fault.kind, fault.at)
 
 
 async def _watch_stack(stack: Stack) -> None:

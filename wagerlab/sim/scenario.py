@@ -134,6 +134,8 @@ class Scenario:
 
 
 PHASES = ("setup", "onboarding", "betting", "settlement", "claims")
+MID_PHASES = ("mid-onboarding", "mid-betting", "mid-claims")
+"""Fault times halfway through a phase, while actors and monitors are busy."""
 
 
 class _Reader:
@@ -341,8 +343,8 @@ def _load_faults(path: Path, tables: list[dict[str, Any]]) -> tuple[FaultSpec, .
         if kind not in fault_kinds():
             raise ScenarioError(path, reader.key("kind"), f"one of {fault_kinds()}", kind)
         at = reader.text("at", default="claims")
-        if at not in PHASES:
-            raise ScenarioError(path, reader.key("at"), f"one of {list(PHASES)}", at)
+        if at not in PHASES + MID_PHASES:
+            raise ScenarioError(path, reader.key("at"), f"one of {list(PHASES + MID_PHASES)}", at)
         faults.append(FaultSpec(kind=kind, at=at))
     return tuple(faults)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,9 +31,17 @@ from wagerlab.platform.monitors import cursor
 from wagerlab.platform.monitors.events import ChainLog, DecodedEvent, EventCodec
 from wagerlab.platform.monitors.follow import LogFollower
 from wagerlab.platform.monitors.health import MonitorHealth
-from wagerlab.platform.monitors.ledger import Leg, check_balanced, reverse_legs, write_legs
+from wagerlab.platform.monitors.ledger import (
+    Leg,
+    check_balanced,
+    reverse_legs,
+    write_legs,
+)
 
 logger = logging.getLogger(__name__)
+
+PLANTED_BUG = os.environ.get("WAGERLAB_PLANT_BUG", "")
+"""A bug planted on purpose to show that the fuzzer finds it; empty in normal use."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,8 @@ class LogMonitor:
 
     def _apply(self, event: DecodedEvent) -> ApplyOutcome:
         log = event.log
+        if PLANTED_BUG == "cursor_before_apply":
+            return self._apply_cursor_first(event)
         with write_session(self.engine) as session:
             position = cursor.read_position(session, self.name, self._default_position)
             if log.position <= position:
@@ -165,6 +176,27 @@ class LogMonitor:
             check_balanced(event.name, legs)
             write_legs(session, row.id, legs)
             cursor.write_position(session, self.name, log.position)
+        self._show_position(log.position)
+        return ApplyOutcome.APPLIED
+
+    def _apply_cursor_first(self, event: DecodedEvent) -> ApplyOutcome:
+        """Apply a log the wrong way: cursor and effects in two transactions.
+
+        A deliberately planted bug for demonstrating `wagerlab fuzz` (see docs/FUZZING.md):
+        a crash between the two commits loses the log, because the restarted monitor
+        resumes after the cursor. Never selected unless WAGERLAB_PLANT_BUG names it.
+        """
+        log = event.log
+        with write_session(self.engine) as session:
+            if log.position <= cursor.read_position(session, self.name, self._default_position):
+                return ApplyOutcome.SKIPPED
+            cursor.write_position(session, self.name, log.position)
+        with write_session(self.engine) as session:
+            row = self._insert_event_row(session, event)
+            assert row.id is not None
+            legs = self.handlers[event.name].apply(session, event)
+            check_balanced(event.name, legs)
+            write_legs(session, row.id, legs)
         self._show_position(log.position)
         return ApplyOutcome.APPLIED
 
