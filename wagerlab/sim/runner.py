@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 BETTOR_ETHER = 10**18
 CATCH_UP_TIMEOUT_SECONDS = 120.0
+CATCH_UP_STALL_SECONDS = 30.0
+"""Longer than a monitor restart with backoff takes, so only a lost log ends the wait early."""
 MARKET_OPEN_SECONDS = 7 * 24 * 3600
 HTTP_POOL_SIZE = 64
 KEEPALIVE_EXPIRY_SECONDS = 2.0
@@ -143,7 +145,9 @@ def run_scenario(
             asyncio.run(_drive(context, show_progress))
         except ACTOR_FAILURES + (StackError,) as err:
             # httpx time-outs have an empty message, so the error's type is named too.
-            logger.error("the run stopped early: %r", err, exc_info=err)
+            logger.error("the run stopped early: %r", err)
+            # The traceback goes to runner.log only (INFO), not to the console.
+            logger.info("traceback of the error that stopped the run", exc_info=err)
             context.errors.append(f"{type(err).__name__}: {err}")
         except KeyboardInterrupt:
             logger.warning("the run was interrupted; stopping the stack and writing a partial report")
@@ -393,12 +397,18 @@ async def _claim(context: RunContext, world: World, bettors: list[Bettor]) -> No
 async def _wait_for_monitors(context: RunContext) -> None:
     """Wait until the database contains as many applied events as the chain has monitored logs."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
+    last_applied, last_progress = -1, time.monotonic()
     while True:
         expected = await asyncio.to_thread(monitored_log_count, context.w3, context.config.deployment)
         applied = await asyncio.to_thread(_applied_event_count, context.engine)
         if applied >= expected:
             return
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if applied != last_applied:
+            last_applied, last_progress = applied, now
+        if now - last_progress > CATCH_UP_STALL_SECONDS:
+            raise ActorError(f"monitors stalled at {applied} of {expected} logs: no progress for {CATCH_UP_STALL_SECONDS} s")
+        if now > deadline:
             raise ActorError(f"monitors applied {applied} of {expected} logs within {CATCH_UP_TIMEOUT_SECONDS} s")
         await asyncio.sleep(0.2)
 
