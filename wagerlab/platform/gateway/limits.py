@@ -16,7 +16,12 @@ class GatewayLimits:
 
     window_seconds: int = 10
     ip_requests: int = 5_000
-    """Requests one IP may make per window before it gets 429."""
+    """Requests one IP may make per window before it gets 429.
+
+    NOTE: every simulated bettor of a run connects from 127.0.0.1, so this default must stay
+    above a whole run's rate: fight_night peaked at 1,105 requests per 10 s in one run.
+    A scenario with more bettors or concurrency may need a higher limit in `[gateway]`.
+    """
     ip_block_requests: int = 10_000
     """Requests per window at which an IP counts as flooding and is blocked."""
     ip_block_seconds: int = 60
