@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+CLOSE_TIMEOUT_SECONDS = 2.0
 
 ODDS_CHANNEL = "odds-changed"
 RESUBSCRIBE_DELAY_SECONDS = 0.5
@@ -189,8 +190,11 @@ class PlatformCache:
     async def close(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # NOTE: redis-py's PubSub.aclose() can wait forever when the listener was
+            # cancelled inside listen() (seen with redis 8.2 against a real server), so
+            # the wait is bounded; on time-out wait_for cancels the listener again.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._listener, timeout=CLOSE_TIMEOUT_SECONDS)
         await self.client.aclose()
 
     async def _listen(self) -> None:
@@ -218,7 +222,7 @@ class PlatformCache:
                     await self._apply_change(message["data"])
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await asyncio.wait_for(pubsub.aclose(), timeout=CLOSE_TIMEOUT_SECONDS)
 
     async def _apply_change(self, data: bytes) -> None:
         try:
