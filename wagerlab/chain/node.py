@@ -84,7 +84,7 @@ class BlockRecord:
 
 @dataclass(frozen=True)
 class NewBlock:
-    """What subscribers receive about one new block."""
+    """The notification data subscribers receive for one new block."""
 
     number: int
     header: dict[str, Any]
@@ -109,7 +109,7 @@ class BlockListener(Protocol):
 
 
 class Node(DevMethods):
-    """An automining development chain that answers Ethereum JSON-RPC methods."""
+    """An automining development chain that serves Ethereum JSON-RPC methods."""
 
     def __init__(self, accounts: int = DEV_ACCOUNT_COUNT, genesis_timestamp: int | None = None) -> None:
         if accounts < 1:

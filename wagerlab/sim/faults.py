@@ -46,7 +46,7 @@ class FaultError(Exception):
 
 @dataclass(frozen=True)
 class FaultContext:
-    """What an injector may reach: the database, the chain, the platform's config and processes."""
+    """The parts of a run an injector may reach: the database, the chain, the platform's config and processes."""
 
     engine: Engine
     w3: Web3
