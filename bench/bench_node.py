@@ -1,11 +1,14 @@
-"""Measure signed ETH transfers per second: eth-tester in-process against the chain node
-over HTTP and over WebSocket.
+"""Measure signed ETH transfers and `placeBet` calls per second: eth-tester in-process
+against the chain node over HTTP and over WebSocket.
 
-Every transfer is signed before the clock starts and carries an explicit gas limit, so
+Every transaction is signed before the clock starts and carries an explicit gas limit, so
 the numbers compare transport and node overhead, not signing or gas estimation. The node
-runs in its own process (`run_node`), as `wagerlab chain` does.
+runs in its own process (`run_node`), as `wagerlab chain` does. The placeBet workload
+deploys the contracts on each chain first (bench/placebet_workload.py) and checks after
+each mode that every bet was mined with status 1.
 
-Usage: .venv/bin/python bench/bench_node.py [--count 500] [--anvil PATH]
+Usage: .venv/bin/python bench/bench_node.py [--count 200] [--rounds 3]
+       [--workload transfer|placebet|both] [--anvil PATH]
 """
 
 from __future__ import annotations
@@ -22,18 +25,29 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_utils import keccak
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from websockets.sync.client import connect
 
 from wagerlab.chain.accounts import dev_account
+from wagerlab.chain.external import fund_dev_accounts
 from wagerlab.chain.node import Node
+
+from placebet_workload import NodeProvider, PlaceBetChain, prepare_chain
 
 WARMUP = 20
 JSON = {"content-type": "application/json"}
+
+
+class Sender(Protocol):
+    """One mode: sends signed raw transactions one after another and returns once all are mined."""
+
+    def send_all(self, transactions: list[str]) -> None: ...
 
 
 def signed_transfers(chain_id: int, first_nonce: int, count: int) -> list[str]:
@@ -85,7 +99,7 @@ def request(method: str, params: list, request_id: int) -> str:
 def check_reply(text: str | bytes) -> None:
     reply = json.loads(text)
     if "error" in reply:
-        raise RuntimeError(f"the node rejected a benchmark transfer: {reply['error']}")
+        raise RuntimeError(f"the node rejected a benchmark transaction: {reply['error']}")
 
 
 class OverHttp:
@@ -129,7 +143,7 @@ class OverWebSocket:
 
 class AnvilOverHttp(OverHttpClient):
     """anvil through `http.client`. anvil returns the hash before it mines, so the clock
-    stops only once the last transfer has a receipt."""
+    stops only once the last transaction has a receipt."""
 
     def send_all(self, transfers: list[str]) -> None:
         super().send_all(transfers)
@@ -175,16 +189,27 @@ def start_node(ready_file: Path) -> subprocess.Popen[bytes]:
     return process
 
 
+WORKLOADS = ("transfer", "placebet", "both")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=200, help="timed transfers per mode and round")
+    parser.add_argument("--count", type=int, default=200, help="timed transactions per mode and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the modes take turns in each")
+    parser.add_argument(
+        "--workload",
+        choices=WORKLOADS,
+        default="both",
+        help="signed ETH transfers, placeBet calls on a deployed Sportsbook, or both one after the other (default: both)",
+    )
     parser.add_argument(
         "--anvil",
         default=os.environ.get("WAGERLAB_ANVIL") or shutil.which("anvil"),
         help="anvil binary to measure too (default: $WAGERLAB_ANVIL, then anvil on PATH; none skips it)",
     )
     args = parser.parse_args()
+    if args.count < 1 or args.rounds < 1:
+        parser.error(f"--count and --rounds must be at least 1, got {args.count} and {args.rounds}")
 
     with tempfile.TemporaryDirectory() as folder:
         process = start_node(Path(folder) / "ready.json")
@@ -193,19 +218,25 @@ def main() -> None:
             urls = json.loads((Path(folder) / "ready.json").read_text())
             if anvil is not None:
                 urls["anvil"] = anvil[1]
-            rates = run_rounds(urls, args.count, args.rounds)
+            if args.workload in ("transfer", "both"):
+                transfer_rates = run_rounds(urls, args.count, args.rounds)
+            if args.workload in ("placebet", "both"):
+                placebet_rates = run_placebet_rounds(urls, args.count, args.rounds)
         finally:
             for child in [process] + ([anvil[0]] if anvil else []):
                 child.terminate()
                 child.wait(timeout=10)
-    print_table(rates, args.count, args.rounds)
+    if args.workload in ("transfer", "both"):
+        print_table(transfer_rates, f"{args.count} signed transfers per mode and round, {args.rounds} rounds")
+    if args.workload in ("placebet", "both"):
+        print_table(placebet_rates, f"{args.count} placeBet calls per mode and round, {args.rounds} rounds")
 
 
-def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[float]]:
-    """Run the modes in turn, `rounds` times, so load from other processes hits each alike."""
+def build_modes(urls: dict[str, str]) -> tuple[dict[str, Sender], dict[str, str], InProcess, DirectNode]:
+    """Return the senders by mode name, the chain each mode sends to, and the two in-process chains."""
     in_process = InProcess()
     direct = DirectNode()
-    modes = {
+    modes: dict[str, Sender] = {
         "eth-tester in-process": in_process,
         "Node.request in-process": direct,
         "node over HTTP (httpx)": OverHttp(urls["http"]),
@@ -215,14 +246,21 @@ def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[
     chain_of = {mode: "node" for mode in modes}
     chain_of["eth-tester in-process"] = "in-process"
     chain_of["Node.request in-process"] = "direct"
+    if "anvil" in urls:
+        modes["anvil over HTTP (http.client)"] = AnvilOverHttp(urls["anvil"])
+        chain_of["anvil over HTTP (http.client)"] = "anvil"
+    return modes, chain_of, in_process, direct
+
+
+def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[float]]:
+    """Run the modes in turn, `rounds` times, so load from other processes hits each alike."""
+    modes, chain_of, in_process, direct = build_modes(urls)
     # The eth-tester, direct, node and anvil chains are separate, so each has its own nonce
     # sequence; the HTTP and WebSocket modes share the node's.
     next_nonce = {"in-process": 0, "direct": 0, "node": 0, "anvil": 0}
     node_reply = httpx.post(urls["http"], content=request("eth_chainId", [], 1)).json()
     chain_ids = {"in-process": in_process.chain_id, "direct": direct.chain_id, "node": int(node_reply["result"], 16)}
     if "anvil" in urls:
-        modes["anvil over HTTP (http.client)"] = AnvilOverHttp(urls["anvil"])
-        chain_of["anvil over HTTP (http.client)"] = "anvil"
         anvil_reply = httpx.post(urls["anvil"], content=request("eth_chainId", [], 1), headers=JSON).json()
         chain_ids["anvil"] = int(anvil_reply["result"], 16)
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -240,9 +278,45 @@ def run_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[
     return rates
 
 
-def print_table(rates: dict[str, list[float]], count: int, rounds: int) -> None:
+def run_placebet_rounds(urls: dict[str, str], count: int, rounds: int) -> dict[str, list[float]]:
+    """Run the modes in turn as `run_rounds` does, each sending signed placeBet transactions.
+
+    Signing and the receipt check after each mode stay outside the clock. The HTTP and
+    WebSocket modes share the node's Sportsbook and bettor, as they share its nonces.
+    """
+    modes, chain_of, in_process, direct = build_modes(urls)
+    providers: dict[str, Any] = {
+        "in-process": EthereumTesterProvider(in_process.tester),
+        "direct": NodeProvider(direct.node),
+        "node": HTTPProvider(urls["http"], request_kwargs={"timeout": 60}),
+    }
+    if "anvil" in urls:
+        providers["anvil"] = HTTPProvider(urls["anvil"], request_kwargs={"timeout": 60})
+    chains: dict[str, PlaceBetChain] = {}
+    for name, provider in providers.items():
+        w3 = Web3(provider)
+        if name == "anvil":
+            fund_dev_accounts(w3)
+        chains[name] = prepare_chain(w3)
+
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    for round_index in range(rounds + 1):
+        for mode, sender in modes.items():
+            chain = chains[chain_of[mode]]
+            size = WARMUP if round_index == 0 else count
+            bets = chain.sign_bets(size)
+            started = time.perf_counter()
+            sender.send_all(bets)
+            elapsed = time.perf_counter() - started
+            chain.check_receipts(bets, mode)
+            if round_index > 0:
+                rates[mode].append(size / elapsed)
+    return rates
+
+
+def print_table(rates: dict[str, list[float]], title: str) -> None:
     baseline = statistics.median(rates["eth-tester in-process"])
-    print(f"{count} signed transfers per mode and round, {rounds} rounds, median tx/s")
+    print(f"{title}, median tx/s")
     print(f"{'mode':<30} {'median tx/s':>11} {'min':>7} {'max':>7} {'ratio':>6}")
     for mode, values in rates.items():
         median = statistics.median(values)
