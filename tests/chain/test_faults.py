@@ -40,7 +40,7 @@ def test_fail_share_one_fails_everything(running: RunningNode, no_faults: None) 
     assert reply["error"]["code"] == -32603
     assert "injected fault" in reply["error"]["message"]
     counts = running.rpc("wagerlab_setFaults", [{}])["result"]
-    assert counts == {"none": 0, "delay": 0, "fail": 1}
+    assert counts == {"none": 0, "delay": 0, "fail": 1, "duplicate": 0}
     assert "result" in running.rpc("eth_blockNumber")
 
 
@@ -66,7 +66,7 @@ def test_faults_apply_per_batch_item(running: RunningNode, no_faults: None) -> N
     replies = httpx.post(running.http_url, json=batch, timeout=10).json()
 
     assert [reply["error"]["code"] for reply in replies[:3]] == [-32603] * 3
-    assert replies[3]["result"] == {"none": 0, "delay": 0, "fail": 3}
+    assert replies[3]["result"] == {"none": 0, "delay": 0, "fail": 3, "duplicate": 0}
 
 
 def test_delay_share_delays_responses(running: RunningNode, no_faults: None) -> None:
@@ -91,6 +91,7 @@ def test_delay_share_delays_responses(running: RunningNode, no_faults: None) -> 
         ({"delay_ms": "100"}, "faults.delay_ms"),
         ({"delay_ms": 10**9}, "faults.delay_ms"),
         ({"seed": True}, "faults.seed"),
+        ({"duplicate_share": 2}, "faults.duplicate_share"),
         ({"jitter": 1}, "unknown keys ['jitter']"),
         ("fail", "expected an object"),
     ],
@@ -105,6 +106,45 @@ def test_set_faults_invalid(running: RunningNode, settings: Any, message: str) -
 def test_parse_fault_settings_defaults() -> None:
     assert parse_fault_settings({}) == FaultSettings()
     assert parse_fault_settings({"delay_ms": 5, "delay_share": 0.25}) == FaultSettings(delay_ms=5, delay_share=0.25)
+
+
+def mined_block_notifications(running: RunningNode, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Subscribe to newHeads, mine one block under `settings`, and return every notification received."""
+    with connect(running.ws_url) as connection:
+        connection.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+        json.loads(connection.recv(timeout=5))
+        running.rpc("wagerlab_setFaults", [settings])
+        running.rpc("evm_mine")
+        received = [json.loads(connection.recv(timeout=5))]
+        with pytest.raises(TimeoutError):
+            while True:
+                received.append(json.loads(connection.recv(timeout=0.5)))
+    return received
+
+
+def test_duplicate_share_one_sends_notifications_twice(running: RunningNode, no_faults: None) -> None:
+    received = mined_block_notifications(running, {"duplicate_share": 1})
+
+    assert len(received) == 2
+    assert received[0] == received[1]
+    assert received[0]["method"] == "eth_subscription"
+    counts = running.rpc("wagerlab_setFaults", [{}])["result"]
+    assert counts == {"none": 0, "delay": 0, "fail": 0, "duplicate": 1}
+
+
+def test_duplicate_share_zero_sends_notifications_once(running: RunningNode, no_faults: None) -> None:
+    received = mined_block_notifications(running, {})
+
+    assert len(received) == 1
+    assert running.rpc("wagerlab_setFaults", [{}])["result"]["duplicate"] == 0
+
+
+def test_duplicate_share_leaves_responses_alone(running: RunningNode, no_faults: None) -> None:
+    running.rpc("wagerlab_setFaults", [{"duplicate_share": 1}])
+
+    errors = block_number_errors(running, 20)
+
+    assert errors == [None] * 20
 
 
 def test_drop_connections_closes_websockets(running: RunningNode) -> None:

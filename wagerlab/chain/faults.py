@@ -6,6 +6,11 @@ comes with status 200, so a client sees the same failure on both transports. Bel
 `fail_share + delay_share`, the response waits `delay_ms` milliseconds first. Each item
 of a batch gets its own draw. The `wagerlab_*` control methods are never faulted, so a
 test can always switch faults off.
+
+`duplicate_share` applies to subscription notifications (`newHeads`, `logs`,
+`newPendingTransactions`) instead: below it, a notification is sent twice in a row, as a
+node or proxy that retries a delivery would. It has a generator of its own, so switching it
+on leaves the draws for responses unchanged.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from wagerlab.chain.errors import InvalidParams
 logger = logging.getLogger(__name__)
 
 MAX_DELAY_MS: Final = 60_000
-FAULT_KEYS: Final = ("delay_ms", "delay_share", "fail_share", "seed")
+FAULT_KEYS: Final = ("delay_ms", "delay_share", "fail_share", "duplicate_share", "seed")
 
 
 class Fault(Enum):
     NONE = "none"
     DELAY = "delay"
     FAIL = "fail"
+    DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class FaultSettings:
     delay_ms: int = 0
     delay_share: float = 0.0
     fail_share: float = 0.0
+    duplicate_share: float = 0.0
     seed: int = 0
 
 
@@ -44,6 +51,7 @@ class FaultInjector:
     def __init__(self, settings: FaultSettings | None = None) -> None:
         self.settings = settings or FaultSettings()
         self._random = random.Random(self.settings.seed)
+        self._duplicate_random = random.Random(self.settings.seed)
         self.counts = {fault: 0 for fault in Fault}
 
     @property
@@ -55,6 +63,7 @@ class FaultInjector:
         counts = {fault.value: count for fault, count in self.counts.items()}
         self.settings = settings
         self._random = random.Random(settings.seed)
+        self._duplicate_random = random.Random(settings.seed)
         self.counts = {fault: 0 for fault in Fault}
         logger.info("fault injection set to %s", settings)
         return counts
@@ -72,6 +81,13 @@ class FaultInjector:
         self.counts[fault] += 1
         return fault
 
+    def duplicate(self) -> bool:
+        """Decide whether to send one subscription notification twice."""
+        if self.settings.duplicate_share <= 0 or self._duplicate_random.random() >= self.settings.duplicate_share:
+            return False
+        self.counts[Fault.DUPLICATE] += 1
+        return True
+
 
 def parse_fault_settings(value: Any) -> FaultSettings:
     """Decode the object of `wagerlab_setFaults`; every key is optional and defaults to 0."""
@@ -84,10 +100,13 @@ def parse_fault_settings(value: Any) -> FaultSettings:
     seed = _integer(value.get("seed", 0), "faults.seed", 2**63)
     delay_share = _share(value.get("delay_share", 0), "faults.delay_share")
     fail_share = _share(value.get("fail_share", 0), "faults.fail_share")
+    duplicate_share = _share(value.get("duplicate_share", 0), "faults.duplicate_share")
     if delay_share + fail_share > 1:
         total = delay_share + fail_share
         raise InvalidParams("faults", f"delay_share + fail_share must be at most 1, got {total}")
-    return FaultSettings(delay_ms=delay_ms, delay_share=delay_share, fail_share=fail_share, seed=seed)
+    return FaultSettings(
+        delay_ms=delay_ms, delay_share=delay_share, fail_share=fail_share, duplicate_share=duplicate_share, seed=seed
+    )
 
 
 def _integer(value: Any, name: str, maximum: int) -> int:

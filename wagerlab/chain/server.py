@@ -119,8 +119,9 @@ class SubscriptionHub:
     dropped blocks' logs with `removed: true`, newest first, before the new blocks' logs.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, faults: FaultInjector | None = None) -> None:
         self._loop = loop
+        self._faults = faults or FaultInjector()
         self._subscriptions: dict[str, Subscription] = {}
         self._kind_counts = {kind: 0 for kind in SUBSCRIPTION_KINDS}
         self.connections: set[Connection] = set()
@@ -190,7 +191,7 @@ class SubscriptionHub:
         header_json = _dumps(event.header)
         for subscription in list(self._subscriptions.values()):
             if subscription.kind == "newHeads":
-                _notify(subscription, header_json)
+                self._notify(subscription, header_json)
         self._publish_logs(event.logs)
 
     def _publish_logs(self, logs: tuple[LogEntry, ...]) -> None:
@@ -203,23 +204,25 @@ class SubscriptionHub:
                 if subscription.log_filter.matches(entry.address, entry.topics):
                     if position not in log_json:
                         log_json[position] = _dumps(entry.wire)
-                    _notify(subscription, log_json[position])
+                    self._notify(subscription, log_json[position])
 
     def _publish_pending(self, tx_hash_json: str) -> None:
         quoted = _dumps(tx_hash_json)
         for subscription in list(self._subscriptions.values()):
             if subscription.kind == "newPendingTransactions":
-                _notify(subscription, quoted)
+                self._notify(subscription, quoted)
 
-
-def _notify(subscription: Subscription, result_json: str) -> None:
-    subscription.connection.send(
-        '{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
-        + subscription.id
-        + '","result":'
-        + result_json
-        + "}}"
-    )
+    def _notify(self, subscription: Subscription, result_json: str) -> None:
+        message = (
+            '{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
+            + subscription.id
+            + '","result":'
+            + result_json
+            + "}}"
+        )
+        subscription.connection.send(message)
+        if self._faults.duplicate():
+            subscription.connection.send(message)
 
 
 # ---------------------------------------------------------------------------
@@ -242,7 +245,7 @@ class RpcServer:
 
     def hub(self) -> SubscriptionHub:
         if self._hub is None:
-            self._hub = SubscriptionHub(asyncio.get_running_loop())
+            self._hub = SubscriptionHub(asyncio.get_running_loop(), self.faults)
             self.node.add_block_listener(self._hub)
         return self._hub
 
