@@ -1,8 +1,13 @@
-"""The load test's arithmetic, options, Locust parsing and HTML report (no Locust run here)."""
+"""The load test's arithmetic, options, Locust parsing and HTML report, and one short run.
+
+Only `test_loadtest_places_bets` runs Locust, as a subprocess: imported here, Locust would
+patch the ssl module of the whole test process.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ from wagerlab.sim.loadtest import (
     check_options,
     locust_argv,
     percentile,
+    run_loadtest,
 )
 from wagerlab.sim.loadtest.report import comparison_html, line_chart, run_html
 from wagerlab.sim.loadtest.traffic import ODDS_ROUTE
@@ -56,6 +62,7 @@ def test_percentile_table(times: dict[int, int], fraction: float, expected: floa
         ({"duration": 2}, "--duration must be at least 5 s, got 2"),
         ({"users": 0}, "--users must be at least 1, got 0"),
         ({"model": "poisson"}, "unknown model 'poisson'"),
+        ({"bet_interval": 0}, "--bet-interval must be positive, got 0"),
     ],
 )
 def test_options_rejected(changes: dict[str, Any], message: str) -> None:
@@ -167,3 +174,52 @@ def test_locust_argv_options(tmp_path: Path, workers: int, model: str, user_clas
     assert value_of("--host") == "http://127.0.0.1:8000"
     assert "--headless" in argv
     assert argv[-1] == user_class
+
+
+def test_pages_show_bet_counts() -> None:
+    options = LoadTestOptions(strategy="ttl", rate=10.0, duration=10, out=Path("x"))
+    quiet = _stats(requests=0, hits=0, misses=0, db_reads=0)
+    result = _result("ttl", options, quiet, quiet, {"requests": 0.0, "failures": 0.0, "p50_ms": 0.0, "p99_ms": 0.0})
+    result["background"] = {
+        "bets_mined": 71,
+        "bets_failed": 3,
+        "bet_failures": {"reverted": 2, "quote_rejected": 1},
+        "db_mismatch": 0,
+        "bet_traffic_error": "TimeoutError: <late>",
+    }
+
+    page = run_html(result, {"locust": [], "server": []})
+    comparison = comparison_html([result])
+
+    assert "<td>71</td>" in page
+    assert "bets_failed" in page
+    assert "&#x27;reverted&#x27;: 2" in page
+    assert "TimeoutError: &lt;late&gt;" in page
+    assert "<td>71</td>" in comparison
+
+
+@pytest.mark.slow
+def test_loadtest_places_bets(tmp_path: Path) -> None:
+    options = LoadTestOptions(
+        strategy="ttl", rate=10.0, duration=5, out=tmp_path, users=2, markets=2, bettors=3, quote_interval=0.5, bet_interval=0.2
+    )
+
+    (result,) = run_loadtest(options)
+    written = json.loads((tmp_path / "loadtest.json").read_text())
+    background = written["background"]
+    with sqlite3.connect(tmp_path / "run" / "platform.db") as db:
+        stored_bets = db.execute("SELECT count(*) FROM bets").fetchone()[0]
+
+    assert written == result
+    assert background["bet_traffic_error"] is None
+    assert background["bets_attempted"] >= 2
+    assert background["bets_placed"] == background["bets_attempted"]
+    assert background["bets_mined"] == background["bets_attempted"]
+    assert background["bets_failed"] == 0
+    assert background["bets_pending"] == 0
+    assert background["bets_applied"] == background["bets_mined"]
+    assert background["bets_in_db"] == background["bets_mined"]
+    assert background["db_mismatch"] == 0
+    assert stored_bets == background["bets_mined"]
+    assert background["odds_changes"] >= 1
+    assert f"<td>{background['bets_mined']}</td>" in (tmp_path / "loadtest.html").read_text()

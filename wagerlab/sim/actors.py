@@ -155,17 +155,7 @@ class Bettor:
         last_error = ""
         for attempt in range(1, BET_ATTEMPTS + 1):
             signed = await self.api.quote(market_id, outcome, stake)
-            quote = signed["quote"]
-            quote_tuple = (
-                quote["bettor"],
-                int(quote["market_id"]),
-                int(quote["outcome"]),
-                int(quote["odds"]),
-                int(quote["max_stake"]),
-                int(quote["expiry"]),
-                int(quote["nonce"]),
-            )
-            data = self.world.encode("Sportsbook", "placeBet", quote_tuple, stake, signed["signature"])
+            data = self.world.encode("Sportsbook", "placeBet", quote_tuple(signed["quote"]), stake, signed["signature"])
             raw, tx_hash = await self.wallet.sign(book, data, gas=BET_GAS)
             submitted = await self.api.place_bet(raw)
             status = await self.api.wait_for_transaction(submitted["tx_id"])
@@ -196,6 +186,19 @@ class Bettor:
                 raise ActorError(f"{self.name}: claim of bet {bet.bet_id} ended {result['status']}: {result.get('error')}")
             self.world.counters.claims += 1
         self.world.counters.claimers_done += 1
+
+
+def quote_tuple(quote: dict[str, Any]) -> tuple[str, int, int, int, int, int, int]:
+    """Convert a quote of `POST /api/quotes` into the `Quote` struct argument of `placeBet`."""
+    return (
+        quote["bettor"],
+        int(quote["market_id"]),
+        int(quote["outcome"]),
+        int(quote["odds"]),
+        int(quote["max_stake"]),
+        int(quote["expiry"]),
+        int(quote["nonce"]),
+    )
 
 
 def _bet_id_from_logs(logs: list[dict[str, Any]]) -> int:

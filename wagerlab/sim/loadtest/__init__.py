@@ -1,9 +1,10 @@
 """`wagerlab loadtest`: start the platform, run Locust against it, compare Locust with the api.
 
 For each strategy the run starts a fresh platform (`wagerlab.sim.up`), creates markets and
-bettors, then runs Locust headless as a subprocess for `duration` seconds while a thread
-changes odds and requests quotes. It writes DIR/loadtest.json and DIR/loadtest.html; with
-several strategies each gets DIR/NAME/ and DIR/ gets the comparison.
+bettors with funded wallets, then runs Locust headless as a subprocess for `duration`
+seconds. Meanwhile one thread changes odds and requests quotes, and another places bets on
+chain through the api. It writes DIR/loadtest.json and DIR/loadtest.html; with several
+strategies each gets DIR/NAME/ and DIR/ gets the comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from wagerlab.platform.cache.strategies import STRATEGIES
 from wagerlab.sim.loadtest import report
+from wagerlab.sim.loadtest.bets import BetSetupError, BetTraffic, fund_bettors
 from wagerlab.sim.loadtest.traffic import ODDS_ROUTE, BackgroundTraffic, StatsSampler, fetch_stats, set_up
 from wagerlab.sim.up import Platform, UpOptions, start_platform
 
@@ -51,6 +53,8 @@ class LoadTestOptions:
     odds_ttl_seconds: int = 30
     odds_change_interval: float = 1.0
     quote_interval: float = 0.1
+    bet_interval: float = 0.4
+    """Seconds between bets placed on chain. At 0.4 a 30 s run places about 75 bets."""
     redis_url: str | None = None
     db_url: str | None = None
 
@@ -67,6 +71,8 @@ def check_options(options: LoadTestOptions) -> None:
         raise LoadTestError(f"--users must be at least 1, got {options.users}")
     if options.model not in MODELS:
         raise LoadTestError(f"unknown model {options.model!r}: expected closed or open")
+    if options.bet_interval <= 0:
+        raise LoadTestError(f"--bet-interval must be positive, got {options.bet_interval}")
 
 
 def run_loadtest(options: LoadTestOptions) -> list[dict[str, Any]]:
@@ -102,26 +108,33 @@ def _run_one(options: LoadTestOptions, out: Path, *, strategy: str | None = None
 def _measure(platform: Platform, options: LoadTestOptions, out: Path, strategy: str) -> tuple[dict[str, Any], dict[str, Any]]:
     api = platform.api_urls[0]
     fixture = set_up(api, platform.config.admin_token, markets=options.markets, bettors=options.bettors)
+    try:
+        fund_bettors(platform.config, api, fixture.bettors)
+    except BetSetupError as err:
+        raise LoadTestError(str(err)) from err
     tokens_file = out / "tokens.json"
     tokens_file.write_text(json.dumps(fixture.tokens))
 
     traffic = BackgroundTraffic(
         api, platform.config.admin_token, fixture, odds_interval=options.odds_change_interval, quote_interval=options.quote_interval
     )
+    bets = BetTraffic(platform.config, api, fixture, interval=options.bet_interval)
     sampler = StatsSampler(api)
     before = fetch_stats(api)
     traffic.start()
+    bets.start()
     sampler.start()
     try:
         _run_locust(api, options, out, fixture.market_ids, tokens_file)
     finally:
         sampler.stop()
         traffic.stop()
+        bets.stop()
     after = fetch_stats(api)
 
     locust = _read_locust_stats(out / "locust_final.json")
     result = _result(strategy, options, before, after, locust)
-    result["background"] = {"odds_changes": traffic.odds_changes, "quotes": traffic.quotes, "errors": traffic.errors}
+    result["background"] = {"odds_changes": traffic.odds_changes, "quotes": traffic.quotes, "errors": traffic.errors, **bets.summary()}
     series = {"locust": _read_locust_history(out / "locust_stats_history.csv"), "server": sampler.samples}
     return result, series
 

@@ -70,8 +70,34 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
+BACKGROUND_COLUMNS = [
+    "strategy", "odds_changes", "quotes", "errors", "bets_attempted", "bets_placed", "bets_mined", "bets_failed",
+    "bets_pending", "bets_applied", "bets_in_db", "db_mismatch",
+]  # fmt: skip
+"""The background traffic's counts; `bets_applied` is the bets monitor's count of applied BetPlaced events."""
+
+
+def _background_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"strategy": result["strategy"], **result.get("background", {})} for result in results]
+
+
+def _background_table(results: list[dict[str, Any]]) -> str:
+    rows = _background_rows(results)
+    failures = "".join(
+        f"<li>{html.escape(row['strategy'])}: {html.escape(str(row.get('bet_failures') or 'none'))}"
+        + (f"; bet traffic error: {html.escape(row['bet_traffic_error'])}" if row.get("bet_traffic_error") else "")
+        + "</li>"
+        for row in rows
+    )
+    return (
+        "<h2>Background traffic: odds changes, quotes and bets on chain</h2>"
+        + _table(rows, BACKGROUND_COLUMNS)
+        + f"<p>Failed bets by cause:</p><ul>{failures}</ul>"
+    )
+
+
 def run_html(result: dict[str, Any], series: dict[str, Any]) -> str:
-    """Return the page of one strategy's run: its numbers and four charts over time."""
+    """Return the page of one strategy's run: its numbers, its background traffic and four charts over time."""
     locust = series["locust"]
     start = locust[0]["time"] if locust else 0.0
     latency = {
@@ -82,6 +108,7 @@ def run_html(result: dict[str, Any], series: dict[str, Any]) -> str:
     body = (
         f"<h1>Load test: {html.escape(result['strategy'])}</h1>"
         + _table([result], SUMMARY_COLUMNS)
+        + _background_table([result])
         + line_chart("Latency percentiles (Locust, cumulative)", latency, "ms")
         + line_chart("Hit ratio per second (server)", server["hit_ratio"], "ratio")
         + line_chart("DB queries per second (server)", server["db"], "queries/s")
@@ -100,6 +127,7 @@ def comparison_html(results: list[dict[str, Any]]) -> str:
     body = (
         "<h1>Load test: strategies compared</h1>"
         + _table(results, SUMMARY_COLUMNS)
+        + _background_table(results)
         + line_chart(f"p99 latency and max staleness by strategy ({names})", bars, "value")
         + "<p>Each strategy's own page, with charts over time, is in its folder.</p>"
     )

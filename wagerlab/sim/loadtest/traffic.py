@@ -1,5 +1,7 @@
 """Load-test traffic besides Locust's reads: markets and bettors set up first, then odds
-changes and quotes while the load runs, and a once-a-second sample of the api's counters."""
+changes and quotes while the load runs, and a once-a-second sample of the api's counters.
+
+Bets placed on chain during the load run are in `wagerlab.sim.loadtest.bets`."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
+from wagerlab.chain.accounts import derived_account
 from wagerlab.odds import ONE_TOKEN, ODDS_SCALE
 
 logger = logging.getLogger(__name__)
@@ -21,13 +24,27 @@ ODDS_ROUTE = "GET /api/markets/{market_id}/odds"
 MARKET_OPEN_SECONDS = 7 * 24 * 3600
 
 
+@dataclass(frozen=True)
+class LoadBettor:
+    """A registered, logged-in load-test user and the wallet key of its registered address."""
+
+    username: str
+    token: str
+    account: LocalAccount
+
+
 @dataclass
 class Fixture:
-    """The markets and logged-in bettors a load test reads with."""
+    """The markets and logged-in bettors a load test reads and bets with."""
 
     market_ids: list[int]
-    tokens: list[str]
+    bettors: list[LoadBettor]
     outcome_counts: dict[int, int]
+
+    @property
+    def tokens(self) -> list[str]:
+        """The bettors' bearer tokens, which Locust's users read odds with."""
+        return [bettor.token for bettor in self.bettors]
 
 
 def set_up(api_url: str, admin_token: str, *, markets: int, bettors: int, seed: int = 1) -> Fixture:
@@ -49,18 +66,18 @@ def set_up(api_url: str, admin_token: str, *, markets: int, bettors: int, seed: 
             }
             client.post("/api/admin/markets", json=body, headers=admin).raise_for_status()
             outcome_counts[market_id] = outcomes
-        tokens = [_register(client, index, seed) for index in range(bettors)]
-    return Fixture(list(range(1, markets + 1)), tokens, outcome_counts)
+        registered = [_register(client, index, seed) for index in range(bettors)]
+    return Fixture(list(range(1, markets + 1)), registered, outcome_counts)
 
 
-def _register(client: httpx.Client, index: int, seed: int) -> str:
+def _register(client: httpx.Client, index: int, seed: int) -> LoadBettor:
     username = f"loadtest-{seed}-{index}"
-    address = Account.from_key((seed * 1_000_003 + index + 1).to_bytes(32, "big")).address
+    account = derived_account(seed, "loadtest-bettor", index)
     password = f"password of {username}"
-    client.post("/api/register", json={"username": username, "password": password, "address": address}).raise_for_status()
+    client.post("/api/register", json={"username": username, "password": password, "address": account.address}).raise_for_status()
     response = client.post("/api/login", json={"username": username, "password": password})
     response.raise_for_status()
-    return response.json()["token"]
+    return LoadBettor(username, response.json()["token"], account)
 
 
 def _random_odds(rng: random.Random) -> int:
@@ -70,8 +87,7 @@ def _random_odds(rng: random.Random) -> int:
 class BackgroundTraffic:
     """Odds changes and quotes sent from a thread while Locust reads odds.
 
-    NOTE: bets stop at the signed quote: placing them on chain needs funded wallets, which
-    the load test does not create, so chainapi and the monitors stay idle.
+    Nobody bets on these quotes. `BetTraffic` requests its own quotes for its bets.
     """
 
     def __init__(self, api_url: str, admin_token: str, fixture: Fixture, *, odds_interval: float, quote_interval: float) -> None:
