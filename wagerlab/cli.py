@@ -280,6 +280,9 @@ def _time_argument(text: str) -> float:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
+    from wagerlab.chain.compiler import CompilerError
+    from wagerlab.chain.deploy import DeploymentError
+    from wagerlab.chain.external import ExternalNodeError
     from wagerlab.sim.stack import StackError
     from wagerlab.sim.up import (
         UpError,
@@ -291,11 +294,17 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     _configure_logging("info", console_level="info" if args.verbose else "warning")
     options = UpOptions(
-        run_dir=args.out, nodes=args.nodes, db_url=args.db, redis_url=args.redis, strategy=args.strategy, odds_ttl_seconds=args.ttl
+        run_dir=args.out,
+        nodes=args.nodes,
+        db_url=args.db,
+        redis_url=args.redis,
+        strategy=args.strategy,
+        odds_ttl_seconds=args.ttl,
+        rpc_url=args.rpc,
     )
     try:
         platform = start_platform(options)
-    except (UpError, StackError) as err:
+    except (UpError, StackError, ExternalNodeError, DeploymentError, CompilerError) as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
     try:
@@ -309,6 +318,15 @@ def _cmd_up(args: argparse.Namespace) -> int:
     finally:
         platform.stop()
     return EXIT_OK
+
+
+def _add_rpc_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rpc",
+        metavar="URL",
+        help="use the node at this HTTP URL (anvil, Hardhat, wagerlab chain) instead of starting one; "
+        "WebSocket is the same host and port; dev accounts 1..7 are funded with anvil_setBalance",
+    )
 
 
 def _add_strategy_options(parser: argparse.ArgumentParser, *, allow_all: bool = False) -> None:
@@ -383,12 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="directory for report.json, trace.json, logs and the database (default: runs/NAME-seedN)")
     run.add_argument("--no-progress", action="store_true", help="do not draw live progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
-    run.add_argument(
-        "--rpc",
-        metavar="URL",
-        help="use the node at this HTTP URL (anvil, Hardhat) instead of starting one; WebSocket is "
-        "the same host and port; dev accounts 1..7 are funded with anvil_setBalance",
-    )
+    _add_rpc_option(run)
     _add_backend_options(run)
     run.add_argument(
         "--strategy",
@@ -450,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nodes", type=int, default=1, help="api processes sharing one database and one Redis (default: 1; more need --redis)")
     up.add_argument("--out", type=Path, default=Path("runs/up"), help="directory for configs, logs and the SQLite file (default: runs/up)")
     up.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_rpc_option(up)
     _add_strategy_options(up)
     _add_backend_options(up)
     up.set_defaults(handler=_cmd_up)

@@ -33,18 +33,25 @@ def websocket_url(http_url: str) -> str:
     """Return the WebSocket URL on the same host and port, as anvil, Hardhat and our node serve."""
     parts = urlsplit(http_url)
     if parts.scheme not in ("http", "https"):
-        raise ExternalNodeError(f"expected an http:// or https:// node URL, got {http_url!r}")
+        raise ExternalNodeError(
+            f"expected an http:// or https:// node URL, got {http_url!r}: pass the node's HTTP URL, "
+            "for example http://127.0.0.1:8545"
+        )
     scheme = "wss" if parts.scheme == "https" else "ws"
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
 
 
 def fund_dev_accounts(w3: Web3, balance: int = DEV_ACCOUNT_BALANCE) -> list[str]:
     """Set the balance of every dev account 1..7 below `balance` to `balance`; return those set."""
+    url = node_url(w3)
     try:
         chain_id = w3.eth.chain_id
     except Exception as err:
-        raise ExternalNodeError(f"cannot reach the node at {w3.provider}: {err}; check --rpc") from err
-    logger.info("using the external node %s, chain id %d", w3.provider, chain_id)
+        raise ExternalNodeError(
+            f"cannot reach the node at {url}: eth_chainId failed with {err!r}. Start the node first "
+            "(for example `wagerlab chain --port 8545` or anvil) or correct the --rpc URL"
+        ) from err
+    logger.info("using the external node %s, chain id %d", url, chain_id)
 
     funded = []
     for index in FUNDED_DEV_ACCOUNTS:
@@ -55,6 +62,11 @@ def fund_dev_accounts(w3: Web3, balance: int = DEV_ACCOUNT_BALANCE) -> list[str]
         funded.append(address)
     logger.info("funded %d dev accounts with %d wei each", len(funded), balance)
     return funded
+
+
+def node_url(w3: Web3) -> str:
+    """Return the URL `w3` sends requests to, for messages."""
+    return str(getattr(w3.provider, "endpoint_uri", None) or w3.provider)
 
 
 def _set_balance(w3: Web3, address: str, balance: int) -> None:
@@ -69,6 +81,7 @@ def _set_balance(w3: Web3, address: str, balance: int) -> None:
             return
         errors.append(f"{method}: the balance did not change")
     raise ExternalNodeError(
-        f"cannot fund dev account {address}: {'; '.join(errors)}; send it at least "
-        f"{balance} wei yourself, or use a node with anvil_setBalance"
+        f"cannot fund dev account {address} on the node at {node_url(w3)}, which is not a development "
+        f"node with anvil_setBalance or hardhat_setBalance ({'; '.join(errors)}). Use anvil, Hardhat "
+        f"or `wagerlab chain`, or send it at least {balance} wei yourself"
     )

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 
 from wagerlab.chain.accounts import dev_key, dev_roles
 from wagerlab.chain.compiler import CompilerError, load_artifacts
 from wagerlab.chain.deploy import DeploymentError, deploy_platform
-from wagerlab.chain.external import ExternalNodeError, fund_dev_accounts, websocket_url
+from wagerlab.chain.external import ExternalNodeError
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Alert, Bet, BetStatus, ChainEvent, User
 from wagerlab.platform.reconcile import ReconcileError, reconcile
@@ -36,6 +36,7 @@ from wagerlab.sim.actors import (
 from wagerlab.sim.apiclient import ApiError
 from wagerlab.sim.attacks import AttackContext, AttackResult, run_attack
 from wagerlab.sim.backends import Backends, clear_cache, prepare_database, sqlite_url
+from wagerlab.sim.chainsetup import open_chain
 from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
 from wagerlab.sim.progress import ProgressView
 from wagerlab.sim.report import build_report, iso_time, write_report
@@ -206,19 +207,14 @@ def _start(
     scenario: Scenario, seed: int, run_dir: Path, stack: Stack, backends: Backends, rpc_url: str | None = None
 ) -> RunContext:
     load_artifacts()
-    if rpc_url is None:
-        http_url, ws_url = stack.start_node()
-    else:
-        http_url, ws_url = rpc_url, websocket_url(rpc_url)
-    w3 = Web3(HTTPProvider(http_url, request_kwargs={"timeout": 60}))
-    if rpc_url is not None:
-        fund_dev_accounts(w3)
+    chain = open_chain(stack, rpc_url)
+    w3 = chain.w3
     deployment = deploy_platform(w3, dev_roles(), house_funding=scenario.house_funding)
     logger.info("contracts deployed: sportsbook %s, oracle %s", deployment.sportsbook, deployment.oracle)
 
     config = PlatformConfig(
-        rpc_url=http_url,
-        ws_url=ws_url,
+        rpc_url=chain.http_url,
+        ws_url=chain.ws_url,
         db_url=backends.db_url or sqlite_url(run_dir),
         redis_url=backends.redis_url,
         deployment=deployment,

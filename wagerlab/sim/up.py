@@ -1,5 +1,8 @@
 """`wagerlab up`: the chain node, N api processes on one database and one Redis, and the rest.
 
+With `--rpc URL` the platform deploys on that node instead of starting one, and leaves it
+running when it stops.
+
 The platform runs until stopped: chainapi, the monitors and the odds stream once each, and
 `nodes` api processes that share the database and the Redis cache. Several api processes
 need a real Redis, because the embedded fakeredis lives inside one process and the nodes
@@ -18,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from web3 import HTTPProvider, Web3
-
 from wagerlab.chain.accounts import dev_key, dev_roles
 from wagerlab.chain.compiler import load_artifacts
 from wagerlab.chain.deploy import deploy_platform
@@ -27,6 +28,7 @@ from wagerlab.odds import ONE_TOKEN
 from wagerlab.platform.cache import STRATEGIES
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.sim.backends import clear_cache, prepare_database, sqlite_url
+from wagerlab.sim.chainsetup import open_chain
 from wagerlab.sim.stack import Stack, free_port
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class UpOptions:
     """None selects the embedded fakeredis, which only works with one node."""
     strategy: str = "ttl-broadcast"
     odds_ttl_seconds: int = 30
+    rpc_url: str | None = None
+    """HTTP URL of a node to deploy on (anvil, Hardhat, `wagerlab chain`); None starts one."""
 
 
 @dataclass
@@ -108,13 +112,12 @@ def start_platform(options: UpOptions) -> Platform:
 
 def _deploy(stack: Stack, options: UpOptions) -> PlatformConfig:
     load_artifacts()
-    http_url, ws_url = stack.start_node()
-    w3 = Web3(HTTPProvider(http_url, request_kwargs={"timeout": 60}))
-    deployment = deploy_platform(w3, dev_roles(), house_funding=HOUSE_FUNDING)
-    logger.info("contracts deployed: sportsbook %s", deployment.sportsbook)
+    chain = open_chain(stack, options.rpc_url)
+    deployment = deploy_platform(chain.w3, dev_roles(), house_funding=HOUSE_FUNDING)
+    logger.info("contracts deployed on %s: sportsbook %s", chain.http_url, deployment.sportsbook)
     return PlatformConfig(
-        rpc_url=http_url,
-        ws_url=ws_url,
+        rpc_url=chain.http_url,
+        ws_url=chain.ws_url,
         db_url=options.db_url or sqlite_url(options.run_dir),
         redis_url=options.redis_url,
         deployment=deployment,
