@@ -7,9 +7,10 @@ so the ratio does not depend on Locust's bookkeeping. The bare endpoint returns 
 JSON body from memory and checks nothing. The api authenticates the bearer token in the
 cache and reads the odds through the chosen strategy.
 
-    .venv/bin/python bench/bench_odds.py --strategy two-tier --seconds 20
+    .venv/bin/python bench/bench_odds.py --strategy two-tier --seconds 20 --rounds 3
 
-Prints one JSON object. Record the machine's load (`uptime`) with the numbers.
+Both servers run for the whole benchmark and the rounds alternate between them; the
+ratio reported is the median of the rounds' ratios. Prints one JSON object. Record the machine's load (`uptime`) with the numbers.
 """
 
 from __future__ import annotations
@@ -112,21 +113,21 @@ def run_locust(base: str, token: str, users: int, seconds: int, workdir: Path) -
         subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
 
 
-def measure(app: Starlette, token: str | None, users: int, seconds: int, workdir: Path) -> dict[str, Any]:
-    """Serve `app` in this process and drive it from a Locust subprocess; return requests/s."""
-    server, thread, base = serve(app)
-    try:
-        token = token or token_for(base)
-        before = odds_count(base)
-        started = time.monotonic()
-        run_locust(base, token, users, seconds, workdir)
-        elapsed = time.monotonic() - started
-        served = odds_count(base) - before
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def measure(base: str, token: str, users: int, seconds: int, workdir: Path) -> dict[str, Any]:
+    """Drive the server at `base` from a Locust subprocess for `seconds`; return its requests/s."""
+    before = odds_count(base)
+    started = time.monotonic()
+    run_locust(base, token, users, seconds, workdir)
+    elapsed = time.monotonic() - started
+    served = odds_count(base) - before
     # Locust sends only during its run time, so that is the denominator, not its start-up too.
     return {"requests": served, "seconds": seconds, "wall_seconds": round(elapsed, 1), "rate": round(served / seconds, 1)}
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def main() -> None:
@@ -134,24 +135,43 @@ def main() -> None:
     parser.add_argument("--strategy", default="two-tier", help="cache strategy of the api (default: two-tier)")
     parser.add_argument("--seconds", type=int, default=20, help="Locust run time per app (default: 20)")
     parser.add_argument("--users", type=int, default=20, help="Locust users (default: 20)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare/cached rounds; the ratio is their median (default: 3)")
     parser.add_argument("--redis", metavar="URL", help="Redis for the api's cache, e.g. redis://127.0.0.1:6379/13 (default: embedded fakeredis)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder with locust.log")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-odds-"))
+    servers = []
+    rounds: list[dict[str, Any]] = []
     try:
-        bare = measure(bare_app(), "unused", args.users, args.seconds, workdir)
-        cached = measure(api_app(workdir, args.strategy, args.redis), None, args.users, args.seconds, workdir)
+        # Both apps stay up for the whole run and the rounds alternate between them, so a
+        # change in the machine's load falls on both alike.
+        bare_server, bare_thread, bare_base = serve(bare_app())
+        servers.append((bare_server, bare_thread))
+        api_server, api_thread, api_base = serve(api_app(workdir, args.strategy, args.redis))
+        servers.append((api_server, api_thread))
+        token = token_for(api_base)
+        for _ in range(args.rounds):
+            bare = measure(bare_base, "unused", args.users, args.seconds, workdir)
+            cached = measure(api_base, token, args.users, args.seconds, workdir)
+            rounds.append({"bare": bare["rate"], "cached": cached["rate"], "ratio": round(cached["rate"] / bare["rate"], 3) if bare["rate"] else None})
     finally:
+        for server, thread in servers:
+            server.should_exit = True
+            thread.join(timeout=10)
         if not args.keep:
             shutil.rmtree(workdir)
+    ratios = [entry["ratio"] for entry in rounds if entry["ratio"] is not None]
     result = {
         "strategy": args.strategy,
         "redis": args.redis or "fakeredis",
-        "bare": bare,
-        "cached": cached,
+        "users": args.users,
+        "seconds_per_round": args.seconds,
+        "rounds": rounds,
+        "median_bare_rate": median([entry["bare"] for entry in rounds]),
+        "median_cached_rate": median([entry["cached"] for entry in rounds]),
+        "median_ratio": median(ratios) if ratios else None,
         "workdir": str(workdir) if args.keep else None,
-        "ratio": round(cached["rate"] / bare["rate"], 3) if bare["rate"] else None,
         "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
     }
