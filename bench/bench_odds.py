@@ -9,7 +9,7 @@ cache and reads the odds through the chosen strategy.
 
     .venv/bin/python bench/bench_odds.py --strategy two-tier --seconds 20 --rounds 3
 
-Both servers run for the whole benchmark and the rounds alternate between them; the
+Both servers run for the whole benchmark and the rounds alternate between them. The
 ratio reported is the median of the rounds' ratios. Prints one JSON object. Record the machine's load (`uptime`) with the numbers.
 """
 
@@ -114,7 +114,7 @@ def run_locust(base: str, token: str, users: int, seconds: int, workdir: Path) -
 
 
 def measure(base: str, token: str, users: int, seconds: int, workdir: Path) -> dict[str, Any]:
-    """Drive the server at `base` from a Locust subprocess for `seconds`; return its requests/s."""
+    """Drive the server at `base` from a Locust subprocess for `seconds` and return its requests/s."""
     before = odds_count(base)
     started = time.monotonic()
     run_locust(base, token, users, seconds, workdir)
