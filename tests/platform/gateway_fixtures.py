@@ -34,6 +34,8 @@ class StandInApi:
     """Number of bet submissions that get 503 before the stand-in serves them again."""
     logins: int = 0
     bets: list[str] = field(default_factory=list)
+    bet_authorizations: list[str | None] = field(default_factory=list)
+    """The Authorization header of every bet submission the stand-in served."""
     seen_forwarded_for: list[str | None] = field(default_factory=list)
 
     def app(self) -> Starlette:
@@ -57,6 +59,7 @@ class StandInApi:
                 return JSONResponse({"error": "service_unavailable", "detail": "chainapi down", "field": None}, 503)
             if self.down:
                 return JSONResponse({"error": "service_unavailable", "detail": "chainapi down", "field": None}, 503)
+            self.bet_authorizations.append(request.headers.get("authorization"))
             raw = (await request.json())["raw_transaction"]
             tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
             if tx_hash not in self.bets:

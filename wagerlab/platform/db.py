@@ -50,6 +50,14 @@ class TxStatus(str, enum.Enum):
     REJECTED = "rejected"
 
 
+class RetryStatus(str, enum.Enum):
+    QUEUED = "queued"
+    SENT = "sent"
+    """An upstream returned a final response, which may still be an error such as 401."""
+    FAILED = "failed"
+    """Every send allowed by the gateway's `retry_attempts` limit failed."""
+
+
 class User(SQLModel, table=True):
     __tablename__ = "users"
 
@@ -218,6 +226,31 @@ class ChainTransaction(SQLModel, table=True):
     updated_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
     request_id: str | None = Field(default=None, index=True, max_length=128)
     """`X-Request-ID` of the HTTP request that created the row; None for rows made without one."""
+
+
+class GatewayRetry(SQLModel, table=True):
+    """A bet or claim submission that the gateway queued because chainapi or the api was down.
+
+    The gateway writes the row before it answers 202, and a restarted gateway resumes every
+    queued row. `headers` contains the bettor's Authorization header only while the row is
+    queued (`wagerlab.platform.gateway.retry` explains why storing it is safe).
+    """
+
+    __tablename__ = "gateway_retries"
+
+    key: str = Field(primary_key=True, max_length=66)
+    """Hash of the signed transaction in the body, which is also the api's relay idempotency key."""
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=64)
+    headers: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    body: bytes
+    status: RetryStatus = Field(default=RetryStatus.QUEUED, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    response_status: int | None = None
+    response: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
+    updated_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
 
 
 class Alert(SQLModel, table=True):

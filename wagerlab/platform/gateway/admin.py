@@ -27,7 +27,7 @@ async def health(request: Request) -> JSONResponse:
 
 async def get_retry(request: Request) -> JSONResponse:
     key = request.path_params["key"]
-    job = gateway_context(request).retries.jobs.get(key)
+    job = await gateway_context(request).retries.stored_job(key)
     if job is None:
         raise NotFoundError(f"no queued submission has idempotency key {key!r}", field="key")
     return JSONResponse(job.to_json())

@@ -22,7 +22,7 @@ from wagerlab.logs import RequestIdMiddleware
 from wagerlab.platform.alerts import raise_alert
 from wagerlab.platform.app import EXCEPTION_HANDLERS
 from wagerlab.platform.config import PlatformConfig
-from wagerlab.platform.db import AlertSeverity, make_engine
+from wagerlab.platform.db import AlertSeverity, make_engine, migrate
 from wagerlab.platform.gateway import admin, proxy
 from wagerlab.platform.gateway.client_ip import parse_trusted_proxies
 from wagerlab.platform.gateway.context import ALERT_SOURCE, GatewayContext, Upstream
@@ -75,11 +75,14 @@ def build_gateway_app(
 ) -> Starlette:
     """Return the gateway app; tests pass their own engine, Redis client or upstream transport.
 
-    The gateway stores alerts but creates no tables: the runner and the api bring the
-    schema up before the gateway starts. Unless `contract_monitor` is False, its lifespan
-    also runs the contract monitor against `config.rpc_url`.
+    The gateway stores alerts and queued retries. Without an `engine` it migrates the
+    database at `config.db_url` first, as the api does. Its lifespan resumes the retries an
+    earlier gateway process left queued and, unless `contract_monitor` is False, runs the
+    contract monitor against `config.rpc_url`.
     """
-    engine = engine or make_engine(config.db_url)
+    if engine is None:
+        engine = make_engine(config.db_url)
+        migrate(engine)
     limits = GatewayLimits.from_overrides(config.security)
     counters = WindowCounters(redis_client or _redis(config), key_prefix)
 
@@ -105,13 +108,14 @@ def build_gateway_app(
         logins=LoginGuard(counters, limits, requests, alert),
         forensics=ForensicLog(forensic_log_path(config)),
         upstreams=upstreams,
-        retries=RetryQueue(send, limits),
+        retries=RetryQueue(send, limits, engine),
         monitor=_monitor(config, engine, alert, limits) if contract_monitor else None,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        logger.info("gateway started; forensic log %s", context.forensics.path)
+        resumed = await context.retries.resume()
+        logger.info("gateway started; forensic log %s; resumed %d queued retries", context.forensics.path, resumed)
         monitor = asyncio.create_task(context.monitor.run(), name="contract-monitor") if context.monitor else None
         try:
             yield

@@ -33,11 +33,13 @@ class GatewayLimits:
     ip_login_failures: int = 20
     """Failed logins from one IP, over any accounts, after which the IP is blocked."""
     retry_attempts: int = 8
-    """Sends of a queued bet or claim before the gateway gives up on it."""
+    """Sends of a queued bet or claim by one gateway process before it gives up on the job."""
     retry_base_delay_ms: int = 250
     retry_max_delay_ms: int = 4_000
     retry_inline_wait_ms: int = 3_000
     """How long a queued request waits for its retries before the client gets 202 `queued`."""
+    retry_queue_jobs: int = 10_000
+    """Jobs that may wait for a retry at once; beyond it a bet or claim gets 503 instead of 202."""
     monitor_poll_ms: int = 500
     """Interval between the contract monitor's requests for new blocks."""
     gas_warmup_calls: int = 20

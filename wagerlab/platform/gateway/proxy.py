@@ -15,7 +15,7 @@ from eth_utils import keccak
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from wagerlab.platform.db import AlertSeverity
+from wagerlab.platform.db import AlertSeverity, RetryStatus
 from wagerlab.platform.errors import (
     AuthenticationError,
     NotFoundError,
@@ -25,7 +25,7 @@ from wagerlab.platform.errors import (
 from wagerlab.platform.gateway.client_ip import client_ip
 from wagerlab.platform.gateway.context import GatewayContext, Upstream, gateway_context
 from wagerlab.platform.gateway.errors import RateLimitedError, UpstreamUnavailableError
-from wagerlab.platform.gateway.retry import JobStatus, RetryJob, is_retryable
+from wagerlab.platform.gateway.retry import RetryJob, is_retryable, replay_headers
 from wagerlab.platform.jsonbody import UnacceptableJson, parse_json_body
 
 logger = logging.getLogger(__name__)
@@ -232,12 +232,18 @@ async def _queue(ctx: GatewayContext, request: Request, headers: dict[str, str],
     key = _transaction_hash(body)
     if key is None:
         raise UpstreamUnavailableError(f"{request.url.path} is unavailable ({reason}) and the body has no raw_transaction to queue")
-    job = ctx.retries.enqueue(RetryJob(key=key, method=request.method, path=request.url.path, headers=headers, body=body))
+    if is_admin(ctx, request):
+        raise UpstreamUnavailableError(
+            f"{request.url.path} is unavailable ({reason}); a request with the admin token is never queued, "
+            "because the gateway stores no admin token: send it again with a bettor's token"
+        )
+    job = RetryJob(key=key, method=request.method, path=request.url.path, headers=replay_headers(headers), body=body)
+    job = await ctx.retries.enqueue(job)
     logger.info("%s %s queued (%s) under key %s", request.method, request.url.path, reason, key)
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(job.done.wait(), timeout=ctx.limits.retry_inline_wait_ms / 1000)
-    if job.status is JobStatus.SENT and job.response_status is not None:
+    if job.status is RetryStatus.SENT and job.response_status is not None:
         return JSONResponse(job.response, status_code=job.response_status), "retried"
     payload = {**job.to_json(), "tx_hash": key, "retry_url": f"/gateway/retries/{key}"}
     return JSONResponse(payload, status_code=202), "queued"

@@ -1,0 +1,82 @@
+"""Reads and writes of the `gateway_retries` rows behind the retry queue.
+
+Each call blocks, so the queue runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from wagerlab.platform.db import GatewayRetry, RetryStatus, now_ms, write_session
+
+
+def insert_or_load(engine: Engine, row: GatewayRetry) -> tuple[GatewayRetry, bool]:
+    """Insert a queued row, or load the row already stored under its key; return it and whether this call queued it.
+
+    A stored row that failed is queued again with the new request's headers and body,
+    because its client submitted the transaction again. The commit happens before this
+    returns, so the job survives a crash of the gateway from then on.
+    """
+    try:
+        with write_session(engine) as session:
+            stored = session.get(GatewayRetry, row.key)
+            if stored is None:
+                session.add(row)
+                return row, True
+            if stored.status is not RetryStatus.FAILED:
+                return stored, False
+            _requeue(stored, row)
+            session.add(stored)
+            return stored, True
+    except IntegrityError:
+        # Another gateway on this database inserted the key between the read and the insert.
+        stored = load(engine, row.key)
+        if stored is None:
+            raise
+        return stored, False
+
+
+def _requeue(stored: GatewayRetry, row: GatewayRetry) -> None:
+    stored.headers, stored.body = row.headers, row.body
+    stored.status, stored.attempts, stored.last_error = RetryStatus.QUEUED, 0, None
+    stored.response_status, stored.response = None, None
+    stored.updated_at = now_ms()
+
+
+def record_attempt(engine: Engine, key: str, attempts: int, last_error: str | None) -> None:
+    with write_session(engine) as session:
+        stored = session.get(GatewayRetry, key)
+        if stored is not None:
+            stored.attempts, stored.last_error, stored.updated_at = attempts, last_error, now_ms()
+            session.add(stored)
+
+
+def finish(
+    engine: Engine, key: str, status: RetryStatus, *, attempts: int, last_error: str | None, response_status: int | None, response: Any
+) -> None:
+    """Store a job's final status, sends and response, and drop its stored Authorization header."""
+    with write_session(engine) as session:
+        stored = session.get(GatewayRetry, key)
+        if stored is None:
+            return
+        stored.status, stored.attempts, stored.last_error = status, attempts, last_error
+        stored.response_status, stored.response = response_status, response
+        stored.headers = {name: value for name, value in stored.headers.items() if name != "authorization"}
+        stored.updated_at = now_ms()
+        session.add(stored)
+
+
+def load_queued(engine: Engine) -> list[GatewayRetry]:
+    with Session(engine) as session:
+        rows = session.exec(select(GatewayRetry).where(GatewayRetry.status == RetryStatus.QUEUED).order_by(GatewayRetry.created_at))
+        return [GatewayRetry(**row.model_dump()) for row in rows]
+
+
+def load(engine: Engine, key: str) -> GatewayRetry | None:
+    with Session(engine) as session:
+        row = session.get(GatewayRetry, key)
+        return None if row is None else GatewayRetry(**row.model_dump())
