@@ -14,7 +14,8 @@ from web3 import AsyncWeb3
 
 from wagerlab.chain.contracts import Quote, sign_quote
 from wagerlab.platform import db
-from wagerlab.platform.errors import NODE_UNREACHABLE_ERRORS, ServiceUnavailableError, ValidationError
+from wagerlab.platform.errors import ValidationError
+from wagerlab.platform.nodecalls import read_from_node
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +41,7 @@ class ChainClock:
         self.w3 = w3
 
     async def now(self) -> int:
-        try:
-            block = await self.w3.eth.get_block("latest")
-        except NODE_UNREACHABLE_ERRORS as err:
-            logger.error("cannot read the latest block for the quote clock: %r", err)
-            raise ServiceUnavailableError(f"the chain node is unreachable: {err!r}") from err
+        block = await read_from_node("the latest block for the quote clock", lambda: self.w3.eth.get_block("latest"))
         return int(block["timestamp"])
 
 

@@ -8,7 +8,8 @@ from typing import Protocol
 
 from web3 import AsyncWeb3
 
-from wagerlab.platform.errors import NODE_UNREACHABLE_ERRORS, ConflictError, ServiceUnavailableError
+from wagerlab.platform.errors import ConflictError
+from wagerlab.platform.nodecalls import read_from_node
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +44,9 @@ class ChainPauseState:
     async def paused(self) -> bool:
         if time.monotonic() - self._read_at < PAUSE_CACHE_SECONDS:
             return self._value
-        try:
-            result = await self.w3.eth.call({"to": self.sportsbook, "data": PAUSED_SELECTOR})
-        except NODE_UNREACHABLE_ERRORS as err:
-            logger.error("cannot read paused() of the Sportsbook: %r", err)
-            raise ServiceUnavailableError(f"the chain node is unreachable: {err!r}") from err
+        result = await read_from_node(
+            "paused() of the Sportsbook", lambda: self.w3.eth.call({"to": self.sportsbook, "data": PAUSED_SELECTOR})
+        )
         self._value = int.from_bytes(bytes(result), "big") != 0
         self._read_at = time.monotonic()
         return self._value
