@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
@@ -26,6 +27,7 @@ from wagerlab.chain.contracts import contract, transact
 
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Account, Bet, ChainEvent, LedgerEntry, write_session
+from wagerlab.sim import outages
 from wagerlab.sim.invariants import monitored_log_count
 from wagerlab.sim.stack import Stack
 
@@ -45,6 +47,33 @@ class FaultError(Exception):
 
 
 @dataclass(frozen=True)
+class FaultOption:
+    """One integer parameter of a fault kind: its default in scenario files and the fuzzer's range."""
+
+    default: int
+    minimum: int
+    maximum: int
+
+
+FAULT_OPTIONS: dict[str, dict[str, FaultOption]] = {
+    "reorg": {"depth": FaultOption(2, 1, 3)},
+    "redis_outage": {"seconds": FaultOption(3, 1, 6)},
+    "db_lock": {"seconds": FaultOption(3, 1, 6)},
+    "rpc_faults": {
+        "seconds": FaultOption(4, 1, 6),
+        "fail_percent": FaultOption(10, 0, 30),
+        "delay_percent": FaultOption(20, 0, 50),
+        "delay_ms": FaultOption(200, 0, 1_000),
+    },
+    "duplicate_delivery": {"seconds": FaultOption(4, 1, 6), "percent": FaultOption(100, 10, 100)},
+}
+"""Parameters by fault kind; a scenario file may set them, the fuzzer draws each from its range."""
+
+WINDOW_FAULTS = frozenset({"redis_outage", "db_lock", "rpc_faults", "duplicate_delivery"})
+"""Kinds that hold for seconds: the runner injects them in the background while the run goes on."""
+
+
+@dataclass(frozen=True)
 class FaultContext:
     """The parts of a run an injector may reach: the database, the chain, the platform's config and processes."""
 
@@ -52,6 +81,12 @@ class FaultContext:
     w3: Web3
     config: PlatformConfig
     stack: Stack
+    options: Mapping[str, int] = field(default_factory=dict)
+    """The fault's parameters; missing ones take their `FAULT_OPTIONS` default."""
+
+    def parameters(self, kind: str) -> dict[str, int]:
+        """Return every parameter of `kind`, from `options` or the default."""
+        return {name: self.options.get(name, option.default) for name, option in FAULT_OPTIONS[kind].items()}
 
 
 def inject(kind: str, phase: str, context: FaultContext) -> dict[str, Any]:
@@ -59,7 +94,10 @@ def inject(kind: str, phase: str, context: FaultContext) -> dict[str, Any]:
     injector = INJECTORS.get(kind)
     if injector is None:
         raise FaultError(f"unknown fault kind {kind!r}; expected one of {sorted(INJECTORS)}")
-    detail = injector(context)
+    try:
+        detail = injector(context)
+    except outages.OutageError as err:
+        raise FaultError(f"fault {kind} after phase {phase} failed: {err}") from err
     logger.warning("injected fault %s after phase %s: %s", kind, phase, detail)
     return {"kind": kind, "at": phase, "time": time.time(), "detail": detail}
 
@@ -177,11 +215,36 @@ def _wait_for_deposit_block(context: FaultContext, tx_hash: bytes, expected: Cal
     return False
 
 
+def _reorg(context: FaultContext) -> str:
+    """Reorg the latest blocks, which hold the platform's transactions, then wait until the monitors applied them again."""
+    first, depth, mined_again = outages.reorg(context.w3, **context.parameters("reorg"))
+    new_hashes = {context.w3.eth.get_block(number)["hash"].to_0x_hex() for number in range(first, first + depth)}
+    deadline = time.monotonic() + REORG_WAIT_SECONDS
+    while True:
+        applied, expected = _applied_and_expected(context)
+        with Session(context.engine) as session:
+            rows = session.exec(select(ChainEvent.block_hash).where(ChainEvent.block_number.between(first, first + depth - 1))).all()
+        stale = sum(1 for block_hash in rows if block_hash not in new_hashes)
+        if (applied == expected and stale == 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return (
+        f"a reorg of depth {depth} replaced blocks {first}..{first + depth - 1} and mined their {mined_again} "
+        f"transactions again in new blocks; then {applied} of {expected} monitored logs were applied, "
+        f"{stale} of them still at a replaced block hash"
+    )
+
+
 INJECTORS: dict[str, Callable[[FaultContext], str]] = {
     "monitor_crash": _monitor_crash,
     "reorg_deposit": _reorg_deposit,
     "ws_drop": _ws_drop,
     "node_restart": _node_restart,
+    "reorg": _reorg,
+    "redis_outage": lambda context: outages.redis_outage(context.config, **context.parameters("redis_outage")),
+    "db_lock": lambda context: outages.db_lock(context.engine, **context.parameters("db_lock")),
+    "rpc_faults": lambda context: outages.rpc_faults(context.w3, **context.parameters("rpc_faults")),
+    "duplicate_delivery": lambda context: outages.duplicate_delivery(context.w3, **context.parameters("duplicate_delivery")),
     "double_credit": _double_credit,
     "bet_stake_edit": _bet_stake_edit,
 }

@@ -46,8 +46,8 @@ def generate_scenario(seed: int, fault_kinds: list[str], *, max_faults: int = 2)
         concurrency=rng.randint(1, 6),
     )
     faults = tuple(
-        FaultSpec(kind=rng.choice(fault_kinds), at=rng.choice(FAULT_PHASES))
-        for _ in range(rng.randint(0, max_faults) if fault_kinds else 0)
+        _fault(seed, index, rng.choice(fault_kinds), rng.choice(FAULT_PHASES))
+        for index in range(rng.randint(0, max_faults) if fault_kinds else 0)
     )
     return Scenario(
         path=f"(generated from seed {seed})",
@@ -61,6 +61,16 @@ def generate_scenario(seed: int, fault_kinds: list[str], *, max_faults: int = 2)
         oracle=OracleSpec(dissent=rng.random() < 0.3),
         faults=faults,
     )
+
+
+def _fault(seed: int, index: int, kind: str, at: str) -> FaultSpec:
+    """Draw a fault's parameters from a generator of its own, so adding parameters to one
+    kind leaves the rest of every seed's scenario unchanged."""
+    from wagerlab.sim.faults import FAULT_OPTIONS
+
+    rng = random.Random(f"wagerlab-fuzz:{seed}:fault-{index}")
+    options = {name: rng.randint(option.minimum, option.maximum) for name, option in FAULT_OPTIONS.get(kind, {}).items()}
+    return FaultSpec(kind=kind, at=at, options=options)
 
 
 def _market(rng: random.Random, index: int) -> MarketSpec:
@@ -142,6 +152,7 @@ def scenario_to_toml(scenario: Scenario) -> str:
     ]
     for fault in scenario.faults:
         lines += ["", "[[faults]]", f"kind = {_toml(fault.kind)}", f"at = {_toml(fault.at)}"]
+        lines += [f"{name} = {value}" for name, value in fault.options.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -97,6 +97,8 @@ class RunContext:
     world: World | None = None
     errors: list[str] = field(default_factory=list)
     injected: list[dict[str, Any]] = field(default_factory=list)
+    window_faults: list[asyncio.Task[None]] = field(default_factory=list)
+    """Faults that hold for seconds while the run goes on; awaited before the run ends."""
     attacks: list[AttackResult] = field(default_factory=list)
     bettor_logins: list[tuple[str, str]] = field(default_factory=list)
 
@@ -144,7 +146,7 @@ def run_scenario(
             return RunResult(report, _write_reports(run_dir, report, None, None))
         try:
             asyncio.run(_drive(context, show_progress))
-        except ACTOR_FAILURES + (StackError,) as err:
+        except ACTOR_FAILURES + (StackError, faults.FaultError) as err:
             # httpx time-outs have an empty message, so the error's type is named too.
             logger.error("the run stopped early: %r", err)
             # The traceback goes to runner.log only (INFO), not to the console.
@@ -278,7 +280,10 @@ async def _drive(context: RunContext, show_progress: bool) -> None:
                 await _phase(context, view, "betting", _bet(world, bettors, total_bets))
                 await _phase(context, view, "settlement", _settle(context, world))
                 await _phase(context, view, "claims", _claim(context, world, bettors))
+                await _end_window_faults(context)
             finally:
+                for task in context.window_faults:
+                    task.cancel()
                 watchdog.cancel()
 
 
@@ -297,16 +302,32 @@ async def _phase(context: RunContext, view: ProgressView, name: str, work: Await
         await injector
     for fault in context.scenario.faults:
         if fault.at == name:
-            await _inject(context, fault.kind, name)
+            await _inject(context, fault)
     for attack in context.scenario.attacks:
         if attack.at == name and context.world is not None:
             attack_context = AttackContext(context.world, context.config, context.engine, context.w3, context.bettor_logins)
             context.attacks.append(await run_attack(attack.kind, attack.options, name, attack_context))
 
 
-async def _inject(context: RunContext, kind: str, at: str) -> None:
-    fault_context = faults.FaultContext(context.engine, context.w3, context.config, context.stack)
-    context.injected.append(await asyncio.to_thread(faults.inject, kind, at, fault_context))
+async def _inject(context: RunContext, fault: FaultSpec) -> None:
+    """Inject a fault; one that holds for seconds runs in the background while the next work starts."""
+    fault_context = faults.FaultContext(context.engine, context.w3, context.config, context.stack, fault.options)
+
+    async def run() -> None:
+        context.injected.append(await asyncio.to_thread(faults.inject, fault.kind, fault.at, fault_context))
+
+    if fault.kind in faults.WINDOW_FAULTS:
+        context.window_faults.append(asyncio.create_task(run(), name=f"fault-{fault.kind}"))
+    else:
+        await run()
+
+
+async def _end_window_faults(context: RunContext) -> None:
+    """Wait until every fault window has closed, then until the monitors have applied what it held up."""
+    if not context.window_faults:
+        return
+    await asyncio.gather(*context.window_faults)
+    await _wait_for_monitors(context)
 
 
 def _phase_progress(world: World, phase: str) -> tuple[int, int]:
@@ -328,7 +349,7 @@ async def _inject_midway(context: RunContext, phase: str, midway: list[FaultSpec
             break
         await asyncio.sleep(0.02)
     for fault in midway:
-        await _inject(context, fault.kind, fault.at)
+        await _inject(context, fault)
 
 
 async def _watch_stack(stack: Stack) -> None:
@@ -395,7 +416,13 @@ async def _wait_for_monitors(context: RunContext) -> None:
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
     last_applied, last_progress = -1, time.monotonic()
     while True:
-        expected = await asyncio.to_thread(monitored_log_count, context.w3, context.config.deployment)
+        try:
+            expected = await asyncio.to_thread(monitored_log_count, context.w3, context.config.deployment)
+        except Web3RPCError as err:
+            # An `rpc_faults` window fails a share of the node's responses; ask again.
+            logger.warning("counting the monitored logs failed, retrying: %s", err)
+            await asyncio.sleep(0.2)
+            continue
         applied = await asyncio.to_thread(_applied_event_count, context.engine)
         if applied >= expected:
             return

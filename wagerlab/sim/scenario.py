@@ -98,6 +98,8 @@ class FaultSpec:
     kind: str
     at: str
     """Phase after which the fault is injected."""
+    options: dict[str, int] = field(default_factory=dict)
+    """The kind's integer parameters (depth, seconds, percentages); see `wagerlab.sim.faults.FAULT_OPTIONS`."""
 
 
 @dataclass(frozen=True)
@@ -336,16 +338,23 @@ def fault_kinds() -> list[str]:
 
 
 def _load_faults(path: Path, tables: list[dict[str, Any]]) -> tuple[FaultSpec, ...]:
+    from wagerlab.sim.faults import FAULT_OPTIONS
+
     faults = []
     for index, table in enumerate(tables):
-        reader = _Reader(path, table, f"faults[{index}].", {"kind", "at"})
-        kind = reader.text("kind")
+        kind = table.get("kind")
         if kind not in fault_kinds():
-            raise ScenarioError(path, reader.key("kind"), f"one of {fault_kinds()}", kind)
+            raise ScenarioError(path, f"faults[{index}].kind", f"one of {fault_kinds()}", kind)
+        ranges = FAULT_OPTIONS.get(kind, {})
+        reader = _Reader(path, table, f"faults[{index}].", {"kind", "at", *ranges})
         at = reader.text("at", default="claims")
         if at not in PHASES + MID_PHASES:
             raise ScenarioError(path, reader.key("at"), f"one of {list(PHASES + MID_PHASES)}", at)
-        faults.append(FaultSpec(kind=kind, at=at))
+        options = {
+            name: reader.integer(name, default=option.default, minimum=option.minimum, maximum=option.maximum)
+            for name, option in ranges.items()
+        }
+        faults.append(FaultSpec(kind=kind, at=at, options=options))
     return tuple(faults)
 
 

@@ -22,6 +22,10 @@ DEFAULT_GAS = 500_000
 MAX_FEE_PER_GAS = 20 * 10**9
 PRIORITY_FEE_PER_GAS = 10**9
 RECEIPT_TIMEOUT_SECONDS = 60.0
+INTERNAL_ERROR = -32603
+RPC_ATTEMPTS = 10
+"""Attempts per request that fails with an internal error, as a failing or overloaded node returns."""
+RPC_RETRY_DELAY_SECONDS = 0.05
 
 
 class RpcError(Exception):
@@ -60,13 +64,20 @@ class RpcClient:
         self._ids = itertools.count(1)
 
     async def call(self, method: str, *params: Any) -> Any:
-        request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
-        response = await self._client.post(self.url, json=request)
-        response.raise_for_status()
-        body = response.json()
-        if "error" in body:
-            raise RpcError(method, body["error"])
-        return body["result"]
+        """Send one request; retry it while the node returns an internal error (-32603)."""
+        for attempt in range(1, RPC_ATTEMPTS + 1):
+            request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+            response = await self._client.post(self.url, json=request)
+            response.raise_for_status()
+            body = response.json()
+            if "error" not in body:
+                return body["result"]
+            error = RpcError(method, body["error"])
+            if error.code != INTERNAL_ERROR or attempt == RPC_ATTEMPTS:
+                raise error
+            logger.warning("%s failed (attempt %d of %d), retrying: %s", method, attempt, RPC_ATTEMPTS, error)
+            await asyncio.sleep(RPC_RETRY_DELAY_SECONDS * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def block_number(self) -> int:
         return int(await self.call("eth_blockNumber"), 16)

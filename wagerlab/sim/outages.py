@@ -1,0 +1,226 @@
+"""Faults that hold for a window of seconds while the run goes on, and the reorg of real blocks.
+
+Each function starts its fault, keeps it for the requested time, ends it even when the
+wait is interrupted, and returns the report's detail with the numbers of what happened.
+`wagerlab.sim.faults` maps the `[[faults]]` kinds onto them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from eth_account._utils.legacy_transactions import encode_transaction, serializable_unsigned_transaction_from_dict
+from eth_account.typed_transactions import TypedTransaction
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+from web3 import Web3
+
+from wagerlab.chain.accounts import dev_account
+from wagerlab.platform.config import PlatformConfig
+from wagerlab.platform.db import ChainEvent
+
+logger = logging.getLogger(__name__)
+
+LOCKED_TABLES = ("accounts", "bets", "chain_events", "ledger_entries", "monitor_cursors", "odds", "quotes")
+"""The tables every deposit, bet, odds move and applied log writes to; `db_lock` locks them on PostgreSQL."""
+REORG_FILLER_ACCOUNT = 9
+"""Dev account whose empty transfer makes the first replacement block differ from the block it replaces."""
+REORG_ATTEMPTS = 3
+CONTROL_TIMEOUT_SECONDS = 10.0
+
+_node_faults = threading.Lock()
+"""Held through an `rpc_faults` or `duplicate_delivery` window: the node has one set of fault
+settings, so a second window waits for the first to end instead of overwriting it."""
+
+
+class OutageError(Exception):
+    """A fault could not be started or ended (the node or the platform rejected the control call)."""
+
+
+def node_control(w3: Web3, method: str, params: list[Any] | None = None) -> Any:
+    """Call one of the node's control methods and return its result."""
+    response = w3.provider.make_request(method, params or [])  # type: ignore[arg-type]
+    if "error" in response:
+        raise OutageError(f"the node rejected {method}: {response['error']}; it needs a wagerlab chain node")
+    return response["result"]
+
+
+def rpc_faults(w3: Web3, seconds: int, fail_percent: int, delay_percent: int, delay_ms: int) -> str:
+    """Make the node fail and delay a share of its responses for `seconds`."""
+    settings = {"fail_share": fail_percent / 100, "delay_share": delay_percent / 100, "delay_ms": delay_ms}
+    counts = _node_fault_window(w3, settings, seconds)
+    answered = counts["none"] + counts["delay"] + counts["fail"]
+    return (
+        f"for {seconds} s the node failed {counts['fail']} and delayed {counts['delay']} by {delay_ms} ms "
+        f"of {answered} responses (drawn shares {fail_percent} % and {delay_percent} %)"
+    )
+
+
+def duplicate_delivery(w3: Web3, seconds: int, percent: int) -> str:
+    """Make the node send `percent` % of its subscription notifications twice for `seconds`."""
+    counts = _node_fault_window(w3, {"duplicate_share": percent / 100}, seconds)
+    return f"for {seconds} s the node sent {counts['duplicate']} subscription notifications twice (drawn share {percent} %)"
+
+
+def _node_fault_window(w3: Web3, settings: dict[str, float], seconds: int) -> dict[str, int]:
+    """Apply node fault settings for `seconds`, then switch them off; return the node's counts."""
+    with _node_faults:
+        node_control(w3, "wagerlab_setFaults", [settings])
+        try:
+            time.sleep(seconds)
+        finally:
+            counts = node_control(w3, "wagerlab_setFaults", [{}])
+    return counts
+
+
+def db_lock(engine: Engine, seconds: int) -> str:
+    """Hold a write lock on the run's database for `seconds` from a connection of its own."""
+    counts: list[int] = []
+
+    def hold() -> None:
+        counts.append(applied_event_count(engine))
+        time.sleep(seconds)
+        counts.append(applied_event_count(engine))
+
+    if engine.dialect.name == "sqlite":
+        how = _hold_sqlite_lock(str(engine.url.database), hold)
+    else:
+        how = _hold_postgresql_lock(engine, hold)
+    return (
+        f"held {how} for {seconds} s; the database contained {counts[0]} applied logs when it was taken "
+        f"and {counts[1]} when it was released, and every writer waited for it"
+    )
+
+
+def _hold_sqlite_lock(path: str, hold: Callable[[], None]) -> str:
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        logger.warning("db_lock: holding BEGIN IMMEDIATE on %s", path)
+        try:
+            hold()
+        finally:
+            connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+    return "the SQLite write lock (BEGIN IMMEDIATE)"
+
+
+def _hold_postgresql_lock(engine: Engine, hold: Callable[[], None]) -> str:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            connection.execute(text(f"LOCK TABLE {', '.join(LOCKED_TABLES)} IN EXCLUSIVE MODE"))
+            logger.warning("db_lock: holding EXCLUSIVE locks on %s", ", ".join(LOCKED_TABLES))
+            hold()
+        finally:
+            transaction.rollback()
+    return f"EXCLUSIVE locks on {len(LOCKED_TABLES)} tables ({', '.join(LOCKED_TABLES)})"
+
+
+def redis_outage(config: PlatformConfig, seconds: int) -> str:
+    """Make the api's cache unreachable for `seconds` through its admin endpoint, then read what it counted."""
+    url = f"http://{config.host}:{config.api_port}/api/admin/cache-outage"
+    headers = {"Authorization": f"Bearer {config.admin_token}"}
+    with httpx.Client(timeout=CONTROL_TIMEOUT_SECONDS) as client:
+        response = client.post(url, json={"seconds": seconds}, headers=headers)
+        if response.status_code != 200:
+            raise OutageError(f"the api rejected the cache outage: {response.status_code} {response.text[:300]}")
+        time.sleep(seconds)
+        report = _outage_report(client, url, headers)
+    return (
+        f"the api's cache ({report['backend']}) was unreachable for {seconds} s: {report['odds_fallbacks']} odds reads "
+        f"and {report['token_fallbacks']} token checks fell back, {report['replayed_invalidations']} odds "
+        f"invalidations and {report['replayed_tokens']} tokens were written again after it"
+    )
+
+
+def _outage_report(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Wait until the api has reconnected and replayed what it missed, then return its counts."""
+    deadline = time.monotonic() + CONTROL_TIMEOUT_SECONDS
+    while True:
+        report = client.get(url, headers=headers).json()
+        if not report["active"] and not report["pending"]:
+            return report
+        if time.monotonic() > deadline:
+            raise OutageError(f"the api's cache did not recover within {CONTROL_TIMEOUT_SECONDS} s after the outage: {report}")
+        time.sleep(0.1)
+
+
+def reorg(w3: Web3, depth: int) -> tuple[int, int, int]:
+    """Replace the latest `depth` blocks with new ones that contain the same transactions.
+
+    An empty transfer from a spare dev account is added to the first new block, so every new
+    block gets a new hash. Return the first replaced block, the number of blocks and the
+    number of transactions that were mined again.
+    """
+    filler = dev_account(REORG_FILLER_ACCOUNT).address
+    for attempt in range(1, REORG_ATTEMPTS + 1):
+        head = w3.eth.block_number
+        depth = min(depth, head)
+        first = head - depth + 1
+        blocks = [w3.eth.get_block(number, full_transactions=True) for number in range(first, head + 1)]
+        pairs: list[list[Any]] = [
+            ["0x" + raw_transaction(tx).hex(), offset] for offset, block in enumerate(blocks) for tx in block["transactions"]
+        ]
+        pairs.append([{"from": filler, "to": filler, "value": "0x0"}, 0])
+        response = w3.provider.make_request("anvil_reorg", [depth, pairs])  # type: ignore[arg-type]
+        if "error" not in response:
+            _check_replaced(w3, first, blocks[0]["hash"])
+            return first, depth, len(pairs) - 1
+        # A block mined between the reads and the reorg shifts the replaced range. The node
+        # then sends the oldest block's transactions again while they are still canonical,
+        # rejects them and keeps its chain, so the latest blocks are read again.
+        logger.warning("reorg attempt %d of %d at head %d failed: %s", attempt, REORG_ATTEMPTS, head, response["error"])
+    raise OutageError(f"anvil_reorg of depth {depth} failed {REORG_ATTEMPTS} times; the chain kept growing under it")
+
+
+def _check_replaced(w3: Web3, first: int, old_hash: bytes) -> None:
+    """Raise when block `first` survived the reorg, which means the node replaced a later range.
+
+    NOTE: this happens only when a block was mined between the reads and the reorg while the
+    oldest block read contains no transaction. A transaction in the shifted range is then dropped.
+    """
+    if w3.eth.get_block(first)["hash"] == old_hash:
+        raise OutageError(f"a block was mined during the reorg, so it replaced the blocks after {first} instead of {first} onward")
+
+
+def raw_transaction(tx: Any) -> bytes:
+    """Encode a signed transaction from its JSON-RPC fields, as `eth_sendRawTransaction` took it."""
+    fields = {
+        "nonce": tx["nonce"],
+        "gas": tx["gas"],
+        "to": tx.get("to"),
+        "value": tx["value"],
+        "data": bytes(tx["input"]),
+    }
+    if tx.get("type", 0) == 0:
+        fields["gasPrice"] = tx["gasPrice"]
+        unsigned = serializable_unsigned_transaction_from_dict({k: v for k, v in fields.items() if v is not None})
+        return bytes(encode_transaction(unsigned, (tx["v"], int.from_bytes(tx["r"], "big"), int.from_bytes(tx["s"], "big"))))
+    fields.update(
+        type=tx["type"],
+        chainId=tx["chainId"],
+        accessList=tx.get("accessList", []),
+        v=tx["v"] if "yParity" not in tx else tx["yParity"],
+        r=int.from_bytes(tx["r"], "big"),
+        s=int.from_bytes(tx["s"], "big"),
+    )
+    if tx["type"] == 1:
+        fields["gasPrice"] = tx["gasPrice"]
+    else:
+        fields["maxFeePerGas"] = tx["maxFeePerGas"]
+        fields["maxPriorityFeePerGas"] = tx["maxPriorityFeePerGas"]
+    return bytes(TypedTransaction.from_dict({k: v for k, v in fields.items() if v is not None}).encode())
+
+
+def applied_event_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(ChainEvent)).one()
