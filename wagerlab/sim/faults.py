@@ -28,6 +28,7 @@ from wagerlab.chain.contracts import contract, transact
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Account, Bet, ChainEvent, LedgerEntry, write_session
 from wagerlab.sim import outages
+from wagerlab.sim.faults_gateway import gateway_restart
 from wagerlab.sim.invariants import monitored_log_count
 from wagerlab.sim.stack import Stack
 
@@ -247,5 +248,6 @@ INJECTORS: dict[str, Callable[[FaultContext], str]] = {
     "duplicate_delivery": lambda context: outages.duplicate_delivery(context.w3, **context.parameters("duplicate_delivery")),
     "double_credit": _double_credit,
     "bet_stake_edit": _bet_stake_edit,
+    "gateway_restart": gateway_restart,
 }
 """Fault kinds by name; each injector returns the report's detail text."""

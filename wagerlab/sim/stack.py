@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -74,15 +76,25 @@ class ManagedProcess:
 
     def kill_and_start(self) -> int:
         """Kill the process with SIGKILL and start it again with the same arguments; return the old pid."""
+        with self.stopped() as old_pid:
+            pass
+        return old_pid
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[int]:
+        """Kill the process with SIGKILL, yield its pid, and start it again on exit; `ensure_running` waits meanwhile."""
         with self._lock:
             if self._process is None:
                 raise StackError(f"{self.name} was never started, so it cannot be restarted")
             old_pid = self._process.pid
             self._process.kill()
             self._process.wait()
-            logger.warning("killed %s (pid %d) with SIGKILL; starting it again", self.name, old_pid)
-            self.start()
-        return old_pid
+            logger.warning("killed %s (pid %d) with SIGKILL", self.name, old_pid)
+            try:
+                yield old_pid
+            finally:
+                logger.warning("starting %s again", self.name)
+                self.start()
 
     def ensure_running(self) -> None:
         with self._lock:
@@ -161,13 +173,25 @@ class Stack:
 
     def kill_and_restart(self, name: str, port: int | None = None) -> int:
         """Kill one process with SIGKILL, start it again and wait until it listens on `port`; return the old pid."""
+        process = self._named(name)
+        old_pid = process.kill_and_start()
+        if port is not None:
+            process.wait_for_port(self.host, port)
+        return old_pid
+
+    def _named(self, name: str) -> ManagedProcess:
         matches = [process for process in self.processes if process.name == name]
         if not matches:
             raise StackError(f"no process named {name!r} in this stack; expected one of {[p.name for p in self.processes]}")
-        old_pid = matches[0].kill_and_start()
-        if port is not None:
-            matches[0].wait_for_port(self.host, port)
-        return old_pid
+        return matches[0]
+
+    @contextlib.contextmanager
+    def stopped(self, name: str, port: int) -> Iterator[int]:
+        """Kill one process with SIGKILL and yield its pid; on exit start it again and wait until it listens on `port`."""
+        process = self._named(name)
+        with process.stopped() as old_pid:
+            yield old_pid
+        process.wait_for_port(self.host, port)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -181,3 +205,4 @@ class Stack:
         process.start()
         self.processes.append(process)
         return process
+
