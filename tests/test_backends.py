@@ -16,7 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from wagerlab.platform.db import Account, ChainEvent, create_tables, make_engine, migrate, write_session
+from wagerlab.platform.db import Account, ChainEvent, GatewayRetry, RetryStatus, create_tables, make_engine, migrate, write_session
 from wagerlab.platform.migrations import alembic_config, current_revision, head_revision
 from wagerlab.sim.backends import BackendError, clear_tables, prepare_database
 
@@ -57,6 +57,36 @@ def test_migrate_stamps_create_tables_schema(engine: Engine) -> None:
     migrate(engine)
 
     assert current_revision(engine) == head_revision()
+    assert schema_differences(engine) == []
+
+
+def test_gateway_retries_migration_steps(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    tables_before = set(inspect(engine).get_table_names())
+
+    migrate(engine)
+    tables_at_head = set(inspect(engine).get_table_names())
+    with write_session(engine) as session:
+        session.add(GatewayRetry(key="0x" + "ab" * 32, method="POST", path="/api/bets", headers={"authorization": "Bearer t"}, body=b"\x00{}"))
+    with Session(engine) as session:
+        stored = session.get(GatewayRetry, "0x" + "ab" * 32)
+
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    tables_after_downgrade = set(inspect(engine).get_table_names())
+    migrate(engine)
+
+    assert "gateway_retries" not in tables_before
+    assert tables_at_head == tables_before | {"gateway_retries"}
+    assert stored is not None
+    assert stored.status is RetryStatus.QUEUED
+    assert stored.body == b"\x00{}"
+    assert stored.headers == {"authorization": "Bearer t"}
+    assert tables_after_downgrade == tables_before
     assert schema_differences(engine) == []
 
 

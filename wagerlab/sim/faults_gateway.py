@@ -46,10 +46,10 @@ def gateway_restart(context: FaultContext) -> str:
     duplicated = _keys_without_one_transaction(context, queued)
     if duplicated:
         raise FaultError(f"gateway_restart: these sent jobs do not have exactly one chainapi transaction: {duplicated}")
-    return (
-        f"killed chainapi (pid {chainapi_pid}); {len(queued)} bets or claims were queued at the gateway when it was "
-        f"killed with SIGKILL (pid {gateway_pid}) and restarted; after chainapi restarted, each was sent once"
-    )
+    restarts = f"killed chainapi (pid {chainapi_pid}), then killed the gateway (pid {gateway_pid}) with SIGKILL and restarted both"
+    if not queued:
+        return f"{restarts}; no bet or claim was submitted meanwhile, so none was queued"
+    return f"{restarts}; the {len(queued)} bets or claims queued at the gateway were each sent once after the restarts"
 
 
 def _wait_for_queued_jobs(context: FaultContext) -> list[str]:
