@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -52,13 +53,49 @@ async def test_post_resent_after_refused_connection() -> None:
 
 
 async def test_unsafe_post_not_resent_after_read_error() -> None:
-    handler, seen = failing(1, httpx.RemoteProtocolError, httpx.Response(201, json={"user_id": 1}))
+    handler, seen = failing(1, httpx.RemoteProtocolError, httpx.Response(201, json={"market_id": 1}))
     api, http = client_with(handler)
     async with http:
         with pytest.raises(httpx.RemoteProtocolError):
+            await api.request("POST", "/api/admin/markets", {"market_id": 1})
+
+    assert seen == ["POST /api/admin/markets"]
+
+
+def lost_registration(password: str) -> tuple[Callable[[httpx.Request], httpx.Response], list[str]]:
+    """Return a handler that creates the user but drops the first response, and the paths it saw."""
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/api/login":
+            accepted = json.loads(request.content)["password"] == password
+            return httpx.Response(200, json={"token": "t", "expires_in": 60}) if accepted else httpx.Response(401, json={"detail": "invalid"})
+        if len(seen) == 1:
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return httpx.Response(409, json={"error": "conflict", "detail": "username 'rita' is already registered"})
+
+    return handle, seen
+
+
+async def test_register_recovers_lost_response() -> None:
+    handler, seen = lost_registration("pw")
+    api, http = client_with(handler)
+    async with http:
+        registered = await api.register("rita", "pw", "0x" + "11" * 20)
+
+    assert registered == {"username": "rita", "address": "0x" + "11" * 20}
+    assert seen == ["POST /api/register", "POST /api/register", "POST /api/login"]
+
+
+async def test_register_conflict_of_other_user() -> None:
+    handler, _ = lost_registration("someone else's password")
+    api, http = client_with(handler)
+    async with http:
+        with pytest.raises(ApiError) as raised:
             await api.register("rita", "pw", "0x" + "11" * 20)
 
-    assert seen == ["POST /api/register"]
+    assert raised.value.status == 401
 
 
 async def test_bet_resent_after_read_error() -> None:

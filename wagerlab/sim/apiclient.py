@@ -69,7 +69,25 @@ class ApiClient:
         return payload
 
     async def register(self, username: str, password: str, address: str) -> dict[str, Any]:
-        return await self.request("POST", "/api/register", {"username": username, "password": password, "address": address})
+        """Register a user; return `{user_id, username, address}`, without `user_id` after a lost response.
+
+        When the connection breaks before the response, the api may have created the user
+        already, so the registration is sent again, and a 409 then is checked by logging in
+        with the password: only the first send's user accepts it.
+        """
+        body = {"username": username, "password": password, "address": address}
+        try:
+            return await self.request("POST", "/api/register", body)
+        except UNANSWERED_ERRORS as err:
+            logger.info("POST /api/register of %s got no response (%s); sending it again", username, type(err).__name__)
+        try:
+            return await self.request("POST", "/api/register", body)
+        except ApiError as conflict:
+            if conflict.status != 409:
+                raise
+            await self.login(username, password)
+            logger.info("%s was registered by the send that got no response", username)
+            return {"username": username, "address": address}
 
     async def login(self, username: str, password: str) -> str:
         # A login sent twice issues a second token; the first one is never used.
