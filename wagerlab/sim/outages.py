@@ -133,12 +133,14 @@ def redis_outage(config: PlatformConfig, seconds: int) -> str:
         response = client.post(url, json={"seconds": seconds}, headers=headers)
         if response.status_code != 200:
             raise OutageError(f"the api rejected the cache outage: {response.status_code} {response.text[:300]}")
+        before = response.json()
         time.sleep(seconds)
-        report = _outage_report(client, url, headers)
+        after = _outage_report(client, url, headers)
+    done = {name: after[name] - before[name] for name in ("odds_fallbacks", "token_fallbacks", "replayed_invalidations", "replayed_tokens")}
     return (
-        f"the api's cache ({report['backend']}) was unreachable for {seconds} s: {report['odds_fallbacks']} odds reads "
-        f"and {report['token_fallbacks']} token checks fell back, {report['replayed_invalidations']} odds "
-        f"invalidations and {report['replayed_tokens']} tokens were written again after it"
+        f"the api's cache ({after['backend']}) was unreachable for {seconds} s: {done['odds_fallbacks']} odds reads "
+        f"and {done['token_fallbacks']} token checks or stores fell back, then {done['replayed_invalidations']} odds "
+        f"changes and {done['replayed_tokens']} tokens were written to it"
     )
 
 

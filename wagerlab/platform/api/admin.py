@@ -1,4 +1,7 @@
-"""Admin endpoints: create and close markets, change odds, pause and unpause the Sportsbook."""
+"""Admin endpoints: create and close markets, change odds, pause and unpause the Sportsbook.
+
+`/api/admin/cache-outage` starts a simulated Redis outage in this process, for fault injection.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from wagerlab.platform.api.validation import (
     require_list,
     require_str,
 )
+from wagerlab.platform.cache.outage import MAX_OUTAGE_SECONDS
 from wagerlab.platform.db import Market, MarketOdds, MarketStatus, now_ms, write_session
 from wagerlab.platform.errors import ConflictError, NotFoundError, PlatformError, ValidationError
 
@@ -179,3 +183,19 @@ async def pause(request: Request) -> JSONResponse:
 async def unpause(request: Request) -> JSONResponse:
     require_admin(request)
     return JSONResponse(await _guardian_call(context(request), "unpause"))
+
+
+async def start_cache_outage(request: Request) -> JSONResponse:
+    """Make this process's Redis unreachable for `seconds`, for fault injection (`wagerlab fuzz`)."""
+    require_admin(request)
+    body = await read_json_object(request)
+    seconds = require_int(body, "seconds", minimum=1, maximum=MAX_OUTAGE_SECONDS)
+    cache = context(request).cache
+    await cache.simulate_outage(seconds)
+    logger.warning("admin started a simulated Redis outage of %d s", seconds)
+    return JSONResponse(cache.outage_report())
+
+
+async def get_cache_outage(request: Request) -> JSONResponse:
+    require_admin(request)
+    return JSONResponse(context(request).cache.outage_report())

@@ -49,6 +49,13 @@ class CacheStats:
     subscription_losses: int = 0
     token_hits: int = 0
     token_misses: int = 0
+    odds_fallbacks: int = 0
+    """Odds reads served from the database because Redis was unreachable."""
+    token_fallbacks: int = 0
+    """Token checks and stores done without Redis, from this process's memory."""
+    replayed_invalidations: int = 0
+    replayed_tokens: int = 0
+    """Odds changes and tokens written to Redis after it was unreachable."""
     odds_age: Histogram = field(default_factory=Histogram)
     odds_staleness: Histogram = field(default_factory=Histogram)
     requests: Counter[str] = field(default_factory=Counter)
@@ -76,5 +83,9 @@ class CacheStats:
             "odds_staleness": self.odds_staleness.to_json(),
             "token_hits": self.token_hits,
             "token_misses": self.token_misses,
+            "odds_fallbacks": self.odds_fallbacks,
+            "token_fallbacks": self.token_fallbacks,
+            "replayed_invalidations": self.replayed_invalidations,
+            "replayed_tokens": self.replayed_tokens,
             "requests": dict(sorted(self.requests.items())),
         }
