@@ -351,6 +351,7 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
         users=args.users,
         workers=args.workers,
         model=args.model,
+        bet_interval=args.bet_interval,
         odds_ttl_seconds=args.ttl,
         redis_url=args.redis,
         db_url=args.db,
@@ -360,12 +361,17 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
     except (LoadTestError, UpError, StackError) as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return 1
-    print(f"{'strategy':14} {'target/s':>9} {'server/s':>9} {'locust/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'hits':>6} {'DB q':>6} {'stale ms':>9}")
+    print(
+        f"{'strategy':14} {'target/s':>9} {'server/s':>9} {'locust/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'hits':>6} {'DB q':>6} {'stale ms':>9} "
+        f"{'bets mined':>10} {'failed':>6} {'not in DB':>9}"
+    )
     for row in results:
         hit_ratio = "-" if row["hit_ratio"] is None else f"{row['hit_ratio']:.3f}"
+        background = row["background"]
         print(
             f"{row['strategy']:14} {row['target_rate']:>9.0f} {row['achieved_rate']:>9.1f} {row['locust_rate']:>9.1f} "
-            f"{row['p50_ms']:>7.0f} {row['p99_ms']:>7.0f} {hit_ratio:>6} {row['db_queries']:>6} {row['max_staleness_ms']:>9}"
+            f"{row['p50_ms']:>7.0f} {row['p99_ms']:>7.0f} {hit_ratio:>6} {row['db_queries']:>6} {row['max_staleness_ms']:>9} "
+            f"{background['bets_mined']:>10} {background['bets_failed']:>6} {background['bets_missing_in_db']:>9}"
         )
     print(f"results in {args.out / 'loadtest.json'} and {args.out / 'loadtest.html'}")
     return EXIT_OK
@@ -468,13 +474,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_options(up)
     up.set_defaults(handler=_cmd_up)
 
-    loadtest = commands.add_parser("loadtest", help="start the platform and run Locust against its odds endpoint")
+    loadtest = commands.add_parser("loadtest", help="start the platform and run Locust against its odds endpoint while bets and odds changes flow")
     loadtest.add_argument("--rate", type=float, default=833.0, help="target odds requests per second (default: 833, fight night)")
     loadtest.add_argument("--duration", type=int, default=60, help="seconds Locust runs per strategy (default: 60)")
     loadtest.add_argument("--out", type=Path, default=Path("runs/loadtest"), help="directory for loadtest.json and loadtest.html")
     loadtest.add_argument("--users", type=int, default=50, help="Locust users sharing the rate (default: 50)")
     loadtest.add_argument("--workers", type=int, default=0, help="local Locust worker processes (default: 0, one process)")
     loadtest.add_argument("--model", choices=["closed", "open"], default="closed", help="closed (paced users) or open (fixed arrival rate)")
+    loadtest.add_argument(
+        "--bet-interval",
+        type=float,
+        default=0.4,
+        metavar="SECONDS",
+        help="seconds between bets placed on chain through the api while Locust runs (default: 0.4, about 75 bets in 30 s)",
+    )
     loadtest.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
     _add_strategy_options(loadtest, allow_all=True)
     _add_backend_options(loadtest)

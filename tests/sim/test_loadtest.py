@@ -223,3 +223,13 @@ def test_loadtest_places_bets(tmp_path: Path) -> None:
     assert stored_bets == background["bets_mined"]
     assert background["odds_changes"] >= 1
     assert f"<td>{background['bets_mined']}</td>" in (tmp_path / "loadtest.html").read_text()
+
+
+def test_cli_bet_interval_option() -> None:
+    from wagerlab.cli import build_parser
+
+    default = build_parser().parse_args(["loadtest"])
+    chosen = build_parser().parse_args(["loadtest", "--bet-interval", "0.25"])
+
+    assert default.bet_interval == LoadTestOptions(strategy="ttl", rate=1.0, duration=5, out=Path("x")).bet_interval
+    assert chosen.bet_interval == 0.25
