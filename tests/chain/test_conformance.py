@@ -442,3 +442,124 @@ def test_websocket_method_not_found(target: Target, request: pytest.FixtureReque
             return json.loads(await connection.recv())
 
     assert asyncio.run(exchange())["error"]["code"] == -32601
+
+
+# ---------------------------------------------------------------------------
+# Impersonation
+
+
+def _impersonated(target: Target, label: str) -> str:
+    """Impersonate a keyless address named by `label`, give it 1 ether and return it."""
+    address = to_checksum_address(keccak(text=f"conformance {label}")[:20])
+    target.result("anvil_impersonateAccount", address)
+    target.result("anvil_setBalance", address, hex(10**18))
+    return address
+
+
+def _topic(address: str) -> str:
+    return "0x" + address[2:].lower().rjust(64, "0")
+
+
+def test_impersonated_transaction(target: Target) -> None:
+    sender = _impersonated(target, "impersonated sender")
+    data = "0x" + _selector("store(uint256,uint256)") + _word(8) + _word(80)
+
+    receipt = target.receipt(target.result("eth_sendTransaction", {"from": sender, "to": target.probe, "data": data}))
+
+    assert receipt["status"] == "0x1"
+    assert receipt["from"].lower() == sender.lower()
+    assert receipt["logs"][0]["topics"] == [STORED, "0x" + _word(8), _topic(sender)]
+    tx = target.result("eth_getTransactionByHash", receipt["transactionHash"])
+    assert tx["from"].lower() == sender.lower()
+    block = target.result("eth_getBlockByNumber", receipt["blockNumber"], True)
+    assert [t["from"].lower() for t in block["transactions"]] == [sender.lower()]
+    assert target.result("eth_getTransactionCount", sender, "latest") == "0x1"
+
+
+def test_impersonated_value_transfer(target: Target) -> None:
+    sender = _impersonated(target, "value sender")
+    recipient = dev_account(63).address
+    before = int(target.result("eth_getBalance", recipient, "latest"), 16)
+
+    tx_hash = target.result("eth_sendTransaction", {"from": sender, "to": recipient, "value": hex(4321)})
+
+    receipt = target.receipt(tx_hash)
+    fee = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    assert int(target.result("eth_getBalance", recipient, "latest"), 16) == before + 4321
+    assert int(target.result("eth_getBalance", sender, "latest"), 16) == 10**18 - 4321 - fee
+
+
+def test_stop_impersonating(target: Target) -> None:
+    sender = _impersonated(target, "stopped sender")
+
+    assert target.result("anvil_stopImpersonatingAccount", sender) is None
+
+    error = target.call("eth_sendTransaction", {"from": sender, "to": sender, "value": "0x1"})["error"]
+    assert error["code"] == -32602
+    assert target.result("anvil_stopImpersonatingAccount", sender) is None
+
+
+def test_hardhat_impersonation_names(target: Target) -> None:
+    sender = to_checksum_address(keccak(text="conformance hardhat sender")[:20])
+    target.result("hardhat_impersonateAccount", sender)
+    target.result("anvil_setBalance", sender, hex(10**18))
+
+    receipt = target.receipt(target.result("eth_sendTransaction", {"from": sender, "to": sender, "value": "0x1"}))
+    target.result("hardhat_stopImpersonatingAccount", sender)
+
+    assert receipt["from"].lower() == sender.lower()
+    assert target.call("eth_sendTransaction", {"from": sender, "to": sender})["error"]["code"] == -32602
+
+
+def test_auto_impersonate(target: Target) -> None:
+    sender = to_checksum_address(keccak(text="conformance auto sender")[:20])
+    target.result("anvil_setBalance", sender, hex(10**18))
+
+    target.result("anvil_autoImpersonateAccount", True)
+    try:
+        receipt = target.receipt(target.result("eth_sendTransaction", {"from": sender, "to": sender, "value": "0x1"}))
+    finally:
+        target.result("anvil_autoImpersonateAccount", False)
+
+    assert receipt["from"].lower() == sender.lower()
+    assert target.call("eth_sendTransaction", {"from": sender, "to": sender})["error"]["code"] == -32602
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("anvil_impersonateAccount", ["0x12"]),
+        ("anvil_stopImpersonatingAccount", ["0x12"]),
+        ("anvil_autoImpersonateAccount", ["yes"]),
+    ],
+)
+def test_impersonation_invalid_params(target: Target, method: str, params: list[Any]) -> None:
+    assert target.call(method, *params)["error"]["code"] == -32602
+
+
+def test_impersonated_transaction_after_revert(target: Target) -> None:
+    sender = _impersonated(target, "revert sender")
+    snapshot = target.result("evm_snapshot")
+    dropped = target.receipt(target.result("eth_sendTransaction", {"from": sender, "to": sender, "value": "0x1"}))
+
+    assert target.result("evm_revert", snapshot) is True
+
+    assert target.result("eth_getTransactionReceipt", dropped["transactionHash"]) is None
+    again = target.receipt(target.result("eth_sendTransaction", {"from": sender, "to": sender, "value": "0x2"}))
+    assert again["from"].lower() == sender.lower()
+    assert target.result("eth_getTransactionByHash", again["transactionHash"])["nonce"] == "0x0"
+
+
+def test_impersonated_transaction_in_reorg(target: Target) -> None:
+    sender = _impersonated(target, "reorg sender")
+    recipient = dev_account(64).address
+    dropped = target.receipt(target.result("eth_sendTransaction", {"from": sender, "to": recipient, "value": "0x1"}))
+    number = dropped["blockNumber"]
+
+    assert target.result("anvil_reorg", 1, [[{"from": sender, "to": recipient, "value": "0x7"}, 0]]) is None
+
+    assert target.result("eth_getTransactionReceipt", dropped["transactionHash"]) is None
+    (tx,) = target.result("eth_getBlockByNumber", number, True)["transactions"]
+    assert tx["from"].lower() == sender.lower()
+    assert tx["value"] == "0x7"
+    assert target.receipt(tx["hash"])["from"].lower() == sender.lower()

@@ -41,6 +41,23 @@ def test_snapshot_and_revert(w3: Web3, running: RunningNode, probe: Contract) ->
     assert running.rpc("evm_revert", [snapshot])["result"] is False
 
 
+def test_revert_to_block_with_balance_edit(w3: Web3, running: RunningNode) -> None:
+    address = "0x" + "ab" * 20
+    running.rpc("anvil_setBalance", [address, hex(4242)])
+    snapshot = running.rpc("evm_snapshot")["result"]
+    number = w3.eth.block_number
+    running.rpc("anvil_setBalance", [address, hex(1)])
+    w3.eth.send_transaction({"to": dev_account(9).address, "value": 1})
+
+    reply = running.rpc("evm_revert", [snapshot])
+
+    assert reply["result"] is True
+    assert w3.eth.block_number == number
+    assert w3.eth.get_balance(Web3.to_checksum_address(address)) == 4242
+    w3.eth.send_transaction({"to": dev_account(9).address, "value": 1})
+    assert w3.eth.block_number == number + 1
+
+
 def test_chain_continues_after_revert(w3: Web3, running: RunningNode) -> None:
     snapshot = running.rpc("evm_snapshot")["result"]
     w3.eth.send_transaction({"to": dev_account(9).address, "value": 1})

@@ -167,8 +167,9 @@ def test_send_transaction_rejects_unknown_account(running: RunningNode) -> None:
 
     error = running.rpc("eth_sendTransaction", [tx])["error"]
 
-    assert error["code"] == -32000
-    assert "unknown account" in error["message"]
+    assert error["code"] == -32602
+    assert f"no key for {stranger}" in error["message"]
+    assert "eth_sendRawTransaction" in error["message"]
 
 
 def test_send_raw_transaction_rejects_bad_nonce(w3: Web3, running: RunningNode) -> None:

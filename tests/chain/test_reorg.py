@@ -87,6 +87,20 @@ def test_reorg_accepts_transaction_objects(w3: Web3, running: RunningNode, probe
     assert probe.functions.values(111).call() == 5
 
 
+def test_reorg_onto_block_with_balance_edit(w3: Web3, running: RunningNode) -> None:
+    address = Web3.to_checksum_address("0x" + "cd" * 20)
+    running.rpc("anvil_setBalance", [address, hex(777)])
+    fork = w3.eth.get_block("latest")
+    w3.eth.send_transaction({"to": dev_account(9).address, "value": 1})
+
+    reply = running.rpc("anvil_reorg", [1, []])
+
+    assert reply["result"] is None
+    assert w3.eth.get_block(fork["number"])["hash"] == fork["hash"]
+    assert w3.eth.get_block("latest")["parentHash"] == fork["hash"]
+    assert w3.eth.get_balance(address) == 777
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

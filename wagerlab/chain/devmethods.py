@@ -1,5 +1,5 @@
-"""Development methods of the node: mining and time control, snapshots, balances and
-reorgs, under the method names anvil and Hardhat use.
+"""Development methods of the node: mining and time control, snapshots, balances,
+impersonation and reorgs, under the method names anvil and Hardhat use.
 
 `DevMethods` is a base class of `Node` and runs under the node's lock like every other
 handler; it uses the node's chain access and mining helpers.
@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from eth_utils import to_checksum_address
 
 from wagerlab.chain import rpc
 from wagerlab.chain.errors import InvalidParams, NodeError
@@ -38,6 +40,8 @@ class DevMethods:
     _next_snapshot_id: int
     _time_offset: int
     _next_timestamp: int | None
+    _impersonated: set[bytes]
+    _auto_impersonate: bool
     balance_edits: dict[int, list[tuple[bytes, int]]]
 
     # -- development methods ----------------------------------------------------------
@@ -67,7 +71,7 @@ class DevMethods:
         # Reverting consumes the snapshot and every later one, as in ganache and anvil.
         for later_id in [i for i in self._snapshots if i >= snapshot_id]:
             del self._snapshots[later_id]
-        self._backend.revert_to_snapshot(block_hash)
+        self._set_head(block_hash)
         self._next_timestamp = None
         self._drop_balance_edits_after(self._head().block_number)
         logger.info("reverted to snapshot %d at block %d", snapshot_id, self._head().block_number)
@@ -143,6 +147,23 @@ class DevMethods:
         state.persist()
         chain.header = chain.header.copy(state_root=state.state_root)
 
+    # -- impersonation ----------------------------------------------------------------
+
+    def _anvil_impersonate_account(self, params: Params) -> None:
+        address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
+        self._impersonated.add(address)
+        logger.info("impersonating %s", to_checksum_address(address))
+
+    def _anvil_stop_impersonating_account(self, params: Params) -> None:
+        address = rpc.decode_address(rpc.param(params, 0, "address"), "address")
+        # Like anvil, stopping an address that is not impersonated is no error.
+        self._impersonated.discard(address)
+        logger.info("stopped impersonating %s", to_checksum_address(address))
+
+    def _anvil_auto_impersonate_account(self, params: Params) -> None:
+        self._auto_impersonate = rpc.decode_bool(rpc.param(params, 0, "enabled"), "enabled")
+        logger.info("impersonating every sender: %s", "on" if self._auto_impersonate else "off")
+
     # -- reorgs -----------------------------------------------------------------------
 
     def _anvil_reorg(self, params: Params) -> None:
@@ -156,12 +177,12 @@ class DevMethods:
         ]
         fork_hash = chain.get_canonical_block_header_by_number(fork_number).hash
 
-        self._backend.revert_to_snapshot(fork_hash)
+        self._set_head(fork_hash)
         try:
             new_hashes = self._mine_replacements(dropped, plan.blocks)
         except NodeError:
             logger.info("anvil_reorg failed; restoring the head at block %d", head.block_number)
-            self._backend.revert_to_snapshot(head.hash)
+            self._set_head(head.hash)
             raise
         finally:
             self._next_timestamp = None
@@ -192,9 +213,8 @@ class DevMethods:
 
     def _reorg_sender(self, transaction: ReorgTransaction) -> Callable[[], bytes]:
         if isinstance(transaction, bytes):
-            return lambda: self._backend.send_raw_transaction(transaction)
-        tx = self._dev_transaction(self._decode_call([transaction]))
-        return lambda: self._backend.send_transaction(tx)
+            return self._prepare_raw(transaction, "txBlockPairs.tx")
+        return self._prepare_unsigned(self._decode_call([transaction]))
 
     def _drop_balance_edits_after(self, number: int) -> None:
         for edited in [n for n in self.balance_edits if n > number]:

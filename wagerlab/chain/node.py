@@ -18,6 +18,7 @@ from typing import Any, Callable, Final, Protocol, Sequence
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI
+from eth.constants import GENESIS_PARENT_HASH
 from eth.exceptions import (
     BlockNotFound as EVMBlockNotFound,
     HeaderNotFound,
@@ -43,6 +44,12 @@ from wagerlab.chain.errors import (
 )
 from wagerlab.chain.filters import FilterRegistry
 from wagerlab.chain.devmethods import DevMethods, IntervalMiner
+from wagerlab.chain.impersonation import (
+    IMPERSONATION_S_BYTES,
+    ImpersonationPragueVM,
+    impersonated_sender,
+    sign_as,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +124,11 @@ class Node(DevMethods):
         genesis_state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
         overrides = None if genesis_timestamp is None else {"timestamp": genesis_timestamp}
         genesis_parameters = PyEVMBackend.generate_genesis_params(overrides=overrides)
-        self._backend = PyEVMBackend(genesis_parameters=genesis_parameters, genesis_state=genesis_state)
+        self._backend = PyEVMBackend(
+            genesis_parameters=genesis_parameters,
+            genesis_state=genesis_state,
+            vm_configuration=((0, ImpersonationPragueVM),),
+        )
         self._lock = threading.RLock()
         self._block_cache: OrderedDict[bytes, BlockRecord] = OrderedDict()
         self._snapshots: dict[int, bytes] = {}
@@ -128,6 +139,8 @@ class Node(DevMethods):
         self._listeners: list[BlockListener] = [self._filters]
         self._automine = True
         self._interval_miner: IntervalMiner | None = None
+        self._impersonated: set[bytes] = set()
+        self._auto_impersonate = False
         # Balance changes by anvil_setBalance, keyed by the number of the block that holds
         # them, so that a state dump can replay them.
         self.balance_edits: dict[int, list[tuple[bytes, int]]] = {}
@@ -226,6 +239,11 @@ class Node(DevMethods):
             "anvil_setBalance": self._anvil_set_balance,
             "hardhat_setBalance": self._anvil_set_balance,
             "anvil_reorg": self._anvil_reorg,
+            "anvil_impersonateAccount": self._anvil_impersonate_account,
+            "hardhat_impersonateAccount": self._anvil_impersonate_account,
+            "anvil_stopImpersonatingAccount": self._anvil_stop_impersonating_account,
+            "hardhat_stopImpersonatingAccount": self._anvil_stop_impersonating_account,
+            "anvil_autoImpersonateAccount": self._anvil_auto_impersonate_account,
         }
 
     # -- chain access -----------------------------------------------------------------
@@ -238,6 +256,27 @@ class Node(DevMethods):
 
     def _head(self) -> BlockHeaderAPI:
         return self._chain.get_canonical_head()
+
+    def _set_head(self, block_hash: bytes) -> None:
+        """Make the mined block `block_hash` the canonical head, with a new pending block on it.
+
+        eth-tester's `revert_to_snapshot` executes the block again and rejects it when the
+        state root differs, as it does for every block that contains an `anvil_setBalance`
+        edit. This method keeps the stored block and its state instead.
+        """
+        chain = self._chain
+        header = chain.get_block_header_by_hash(block_hash)
+        if header.block_number == 0:
+            self._backend.revert_to_snapshot(block_hash)
+            return
+        chaindb = chain.chaindb
+        # NOTE: private py-evm 0.12 helpers, as eth-tester 0.13 uses them. The second
+        # points each transaction hash of a block that is canonical again back to it.
+        new_canonical, _ = chaindb._set_as_canonical_chain_head(chaindb.db, header, GENESIS_PARENT_HASH)
+        for canonical in new_canonical:
+            for index, tx in enumerate(self._record_for_header(canonical).block.transactions):
+                chaindb._add_transaction_to_canonical_chain(chaindb.db, tx.hash, canonical, index)
+        chain.header = chain.create_header_from_parent(header)
 
     def _header_for(self, block_id: rpc.BlockId | bytes, name: str) -> BlockHeaderAPI:
         """Resolve a block id to a header; raises `ResourceNotFound` for an unknown block."""
@@ -522,26 +561,70 @@ class Node(DevMethods):
         raw = rpc.decode_data(rpc.param(params, 0, "transaction"), "transaction")
         if not raw:
             raise InvalidParams("transaction", "empty transaction data")
-        return self._apply_and_mine(lambda: self._backend.send_raw_transaction(raw))
+        return self._apply_and_mine(self._prepare_raw(raw, "transaction"))
 
     def _send_transaction(self, params: Params) -> str:
-        tx = self._dev_transaction(self._decode_call(params))
-        return self._apply_and_mine(lambda: self._backend.send_transaction(tx))
+        return self._apply_and_mine(self._prepare_unsigned(self._decode_call(params)))
 
-    def _dev_transaction(self, tx: dict[str, Any]) -> dict[str, Any]:
-        """Check that a dev account sends `tx` and fill in its gas limit."""
-        if tx["from"] not in self._accounts:
-            raise TransactionRejected(
-                f"unknown account {to_checksum_address(tx['from'])}: eth_sendTransaction "
-                "signs only for the node's dev accounts; sign it yourself and use "
-                "eth_sendRawTransaction"
+    def _prepare_raw(self, raw: bytes, name: str) -> Callable[[], bytes]:
+        """Check the signed transaction `raw` and return the function that applies it.
+
+        A transaction with the impersonation marker signature is accepted only while its
+        sender is impersonated, as if eth_sendTransaction had been called for it.
+        """
+        if IMPERSONATION_S_BYTES in raw:
+            # A cheap byte search first, so that ordinary transactions are decoded once.
+            self._check_marked_raw(raw, name)
+        return lambda: self._backend.send_raw_transaction(raw)
+
+    def _check_marked_raw(self, raw: bytes, name: str) -> None:
+        try:
+            tx = self._chain.get_transaction_builder().decode(raw)
+        except _REJECTION_ERRORS:
+            # send_raw_transaction then rejects it with py-evm's message.
+            return
+        sender = impersonated_sender(tx)
+        if sender is not None and not self._may_impersonate(sender):
+            address = to_checksum_address(sender)
+            raise InvalidParams(
+                name,
+                f"the transaction carries the node's impersonation signature for {address}, "
+                f"which is not impersonated; call anvil_impersonateAccount with {address} first",
+            )
+
+    def _prepare_unsigned(self, tx: dict[str, Any]) -> Callable[[], bytes]:
+        """Check that the node may sign `tx` and return the function that signs and applies it.
+
+        The sender must be a dev account or impersonated, otherwise this raises
+        `InvalidParams` (-32602, as anvil 1.7.1 does). Fills in the gas limit and nonce.
+        """
+        sender = tx["from"]
+        is_dev_account = sender in self._accounts
+        if not is_dev_account and not self._may_impersonate(sender):
+            address = to_checksum_address(sender)
+            raise InvalidParams(
+                "transaction.from",
+                f"no key for {address}: it is not one of the node's dev accounts and not "
+                f"impersonated; call anvil_impersonateAccount with {address}, or sign the "
+                "transaction yourself and send it with eth_sendRawTransaction",
             )
         if "gas" not in tx:
             tx["gas"] = self._estimate(dict(tx), self._head())
         if "nonce" not in tx:
             # The pending block's state counts transactions not mined yet (automine off).
-            tx["nonce"] = self._chain.get_vm().state.get_nonce(tx["from"])
-        return tx
+            tx["nonce"] = self._chain.get_vm().state.get_nonce(sender)
+        if is_dev_account:
+            return lambda: self._backend.send_transaction(tx)
+        return lambda: self._apply_impersonated(tx)
+
+    def _may_impersonate(self, address: bytes) -> bool:
+        return self._auto_impersonate or address in self._impersonated
+
+    def _apply_impersonated(self, tx: dict[str, Any]) -> bytes:
+        signed = sign_as(self._unsigned_transaction(tx), tx["from"], self.chain_id)
+        self._chain.apply_transaction(signed)
+        logger.debug("applied tx %s as impersonated %s", signed.hash.hex(), to_checksum_address(tx["from"]))
+        return bytes(signed.hash)
 
     def _locate_transaction(self, params: Params) -> tuple[BlockRecord, int] | None:
         tx_hash = rpc.decode_hash(rpc.param(params, 0, "hash"), "hash")

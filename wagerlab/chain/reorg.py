@@ -4,7 +4,8 @@ changes.
 anvil's semantics (anvil 1.7.1): the last `depth` blocks are replaced by `depth` new
 blocks on top of the block below them. `blockOffset` 0 is the first new block. A
 transaction is either signed raw bytes (0x hex) or a transaction object sent from a dev
-account. Transactions of the replaced blocks that are not listed are dropped.
+account or an impersonated one. Transactions of the replaced blocks that are not listed
+are dropped.
 """
 
 from __future__ import annotations
