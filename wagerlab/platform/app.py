@@ -12,6 +12,7 @@ import httpx
 import uvicorn
 from eth_account import Account
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -52,6 +53,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail, "field": None}, status_code=exc.status_code)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Return 503 when the database is locked past its busy timeout, times out or drops the connection."""
+    assert isinstance(exc, OperationalError)
+    logger.error("%s %s failed on the database: %s", request.method, request.url.path, exc.orig, exc_info=exc)
+    detail = f"the database is busy or unreachable ({type(exc.orig).__name__}: {exc.orig}); try again in a few seconds"
+    return JSONResponse({"error": "service_unavailable", "detail": detail, "field": None}, status_code=503)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     body = {"error": "internal_error", "detail": f"internal error: {type(exc).__name__}; see the service log", "field": None}
@@ -61,6 +70,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     PlatformError: _platform_error,
     HTTPException: _http_error,
+    OperationalError: _database_unavailable,
     Exception: _unexpected_error,
 }
 
