@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 from web3 import HTTPProvider, Web3
 
 from wagerlab.chain.contracts import contract
+from wagerlab.chain.sportsbook import ChainBet, read_balances, read_bets, read_markets
 from wagerlab.platform.alerts import raise_alert
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Account, AlertSeverity, Bet, BetStatus, Correction, Market, MarketStatus, MonitorCursor, write_session
@@ -59,18 +60,6 @@ class ReconcileNotReadyError(ReconcileError):
 
 class _SnapshotMoved(Exception):
     """Raised inside a correction's transaction when a monitor moved since the round's read."""
-
-
-@dataclass(frozen=True)
-class ChainBet:
-    bet_id: int
-    bettor: str
-    market_id: int
-    outcome: int
-    stake: int
-    odds: int
-    payout: int
-    claimed: bool
 
 
 @dataclass
@@ -176,18 +165,14 @@ def read_chain_view(w3: Web3, config: PlatformConfig, block_number: int, address
         elif event.name == "MarketSettled":
             view.total_payout[args["marketId"]] = args["totalPayout"]
 
-    for bet_id in range(1, book.functions.nextBetId().call(block_identifier=block_number)):
-        bettor, market_id, outcome, stake, odds, bet_payout, claimed = book.functions.getBet(bet_id).call(block_identifier=block_number)
-        view.bets[bet_id] = ChainBet(bet_id, bettor, market_id, outcome, stake, odds, bet_payout, claimed)
-        market_ids.add(market_id)
+    view.bets = read_bets(book, block_number)
+    market_ids.update(bet.market_id for bet in view.bets.values())
 
-    for market_id in sorted(market_ids):
-        status, _count, _closes_at, _cap, winning, _total_stake, _reserve = book.functions.getMarket(market_id).call(block_identifier=block_number)
-        view.market_status[market_id] = status
-        view.winning_outcome[market_id] = winning
+    for market_id, market in read_markets(book, market_ids, block_number).items():
+        view.market_status[market_id] = market.status
+        view.winning_outcome[market_id] = market.winning_outcome
 
-    for address in sorted(known_addresses):
-        view.balances[address] = book.functions.balanceOf(address).call(block_identifier=block_number)
+    view.balances = read_balances(book, known_addresses, block_number)
     view.staked = {address: 0 for address in view.balances}
     for bet in view.bets.values():
         if view.market_status.get(bet.market_id) in (1, 2):

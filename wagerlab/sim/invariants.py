@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from web3 import Web3
 
 from wagerlab.chain.contracts import contract
+from wagerlab.chain.sportsbook import ChainBet, ChainMarket, read_balances, read_bets, read_markets
 from wagerlab.odds import payout
 from wagerlab.platform.config import Deployment
 from wagerlab.platform.db import Account, Bet, BetStatus, ChainEvent, LedgerEntry, Market
@@ -41,28 +42,6 @@ class InvariantResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class ChainBet:
-    bet_id: int
-    bettor: str
-    market_id: int
-    outcome: int
-    stake: int
-    odds: int
-    payout: int
-    claimed: bool
-
-
-@dataclass(frozen=True)
-class ChainMarket:
-    market_id: int
-    status: int
-    outcome_count: int
-    winning_outcome: int
-    total_stake: int
-    reserve: int
 
 
 @dataclass
@@ -97,20 +76,15 @@ def read_chain(w3: Web3, deployment: Deployment) -> ChainState:
             {"event": name, "tx_hash": Web3.to_hex(log["transactionHash"]), "log_index": log["logIndex"], "args": dict(decoded["args"])}
         )
 
-    for bet_id in range(1, book.functions.nextBetId().call()):
-        bettor, market_id, outcome, stake, odds, bet_payout, claimed = book.functions.getBet(bet_id).call()
-        state.bets[bet_id] = ChainBet(bet_id, bettor, market_id, outcome, stake, odds, bet_payout, claimed)
+    state.bets = read_bets(book)
 
     market_ids = {log["args"]["marketId"] for log in state.logs if "marketId" in log["args"]}
     market_ids |= {bet.market_id for bet in state.bets.values()}
-    for market_id in sorted(market_ids):
-        status, outcome_count, _closes_at, _cap, winning, total_stake, reserve = book.functions.getMarket(market_id).call()
-        state.markets[market_id] = ChainMarket(market_id, status, outcome_count, winning, total_stake, reserve)
+    state.markets = read_markets(book, market_ids)
 
     addresses = {log["args"]["account"] for log in state.logs if "account" in log["args"]}
     addresses |= {bet.bettor for bet in state.bets.values()}
-    for address in sorted(addresses):
-        state.balances[address] = book.functions.balanceOf(address).call()
+    state.balances = read_balances(book, addresses)
     state.house_balance = book.functions.houseBalance().call()
     state.book_token_balance = token.functions.balanceOf(book.address).call()
     return state
