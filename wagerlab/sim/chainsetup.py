@@ -1,13 +1,19 @@
-"""The chain node of a run or of `wagerlab up`: started as a process of the stack, or external."""
+"""The chain node of a run or of `wagerlab up`, started as a process of the stack or external,
+and the platform config that points the services at it.
+"""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from web3 import HTTPProvider, Web3
 
+from wagerlab.chain.accounts import dev_key
 from wagerlab.chain.external import fund_dev_accounts, websocket_url
-from wagerlab.sim.stack import Stack
+from wagerlab.platform.config import Deployment, PlatformConfig
+from wagerlab.sim.stack import Stack, free_port
 
 RPC_TIMEOUT_SECONDS = 60
 
@@ -37,3 +43,28 @@ def open_chain(stack: Stack, rpc_url: str | None) -> ChainEndpoint:
     if rpc_url is not None:
         fund_dev_accounts(w3)
     return ChainEndpoint(w3, http_url, ws_url)
+
+
+def platform_config(chain: ChainEndpoint, deployment: Deployment, *, db_url: str, redis_url: str | None, **settings: Any) -> PlatformConfig:
+    """Build the config of a platform deployed on `chain`.
+
+    Dev keys 1, 2 and 3 sign as operator, odds signer and guardian. The admin token is new,
+    and the api, chainapi, monitors and stream each get a free port. `settings` sets other
+    `PlatformConfig` fields, such as `gateway_port` or `cache_strategy`.
+    """
+    return PlatformConfig(
+        rpc_url=chain.http_url,
+        ws_url=chain.ws_url,
+        db_url=db_url,
+        redis_url=redis_url,
+        deployment=deployment,
+        operator_key=dev_key(1),
+        odds_signer_key=dev_key(2),
+        guardian_key=dev_key(3),
+        admin_token=secrets.token_urlsafe(32),
+        api_port=free_port(),
+        chainapi_port=free_port(),
+        monitors_port=free_port(),
+        stream_port=free_port(),
+        **settings,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from web3 import Web3
 
-from wagerlab.chain.accounts import dev_key, dev_roles
+from wagerlab.chain.accounts import dev_roles
 from wagerlab.chain.compiler import CompilerError, load_artifacts
 from wagerlab.chain.deploy import DeploymentError, deploy_platform
 from wagerlab.chain.external import ExternalNodeError
@@ -36,7 +35,7 @@ from wagerlab.sim.actors import (
 from wagerlab.sim.apiclient import ApiError
 from wagerlab.sim.attacks import AttackContext, AttackResult, run_attack
 from wagerlab.sim.backends import Backends, clear_cache, prepare_database, sqlite_url
-from wagerlab.sim.chainsetup import open_chain
+from wagerlab.sim.chainsetup import open_chain, platform_config
 from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
 from wagerlab.sim.progress import ProgressView
 from wagerlab.sim.report import build_report, iso_time, write_report
@@ -214,24 +213,15 @@ def _start(
     deployment = deploy_platform(w3, dev_roles(), house_funding=scenario.house_funding)
     logger.info("contracts deployed: sportsbook %s, oracle %s", deployment.sportsbook, deployment.oracle)
 
-    config = PlatformConfig(
-        rpc_url=chain.http_url,
-        ws_url=chain.ws_url,
+    config = platform_config(
+        chain,
+        deployment,
         db_url=backends.db_url or sqlite_url(run_dir),
         redis_url=backends.redis_url,
-        deployment=deployment,
-        operator_key=dev_key(1),
-        odds_signer_key=dev_key(2),
-        guardian_key=dev_key(3),
-        admin_token=secrets.token_urlsafe(32),
-        api_port=free_port(),
-        chainapi_port=free_port(),
-        monitors_port=free_port(),
         gateway_port=free_port(),
         trusted_proxies=list(scenario.gateway.trusted_proxies),
         security=dict(scenario.gateway.limits),
         forensic_log_path=str((run_dir / "forensics.jsonl").resolve()),
-        stream_port=free_port(),
         confirmations=scenario.platform.confirmations,
         cache_strategy=scenario.platform.cache_strategy,
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -21,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from wagerlab.chain.accounts import dev_key, dev_roles
+from wagerlab.chain.accounts import dev_roles
 from wagerlab.chain.compiler import load_artifacts
 from wagerlab.chain.deploy import deploy_platform
 from wagerlab.odds import ONE_TOKEN
 from wagerlab.platform.cache import STRATEGIES
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.sim.backends import clear_cache, prepare_database, sqlite_url
-from wagerlab.sim.chainsetup import open_chain
+from wagerlab.sim.chainsetup import open_chain, platform_config
 from wagerlab.sim.stack import Stack, free_port
 
 logger = logging.getLogger(__name__)
@@ -115,20 +114,11 @@ def _deploy(stack: Stack, options: UpOptions) -> PlatformConfig:
     chain = open_chain(stack, options.rpc_url)
     deployment = deploy_platform(chain.w3, dev_roles(), house_funding=HOUSE_FUNDING)
     logger.info("contracts deployed on %s: sportsbook %s", chain.http_url, deployment.sportsbook)
-    return PlatformConfig(
-        rpc_url=chain.http_url,
-        ws_url=chain.ws_url,
+    return platform_config(
+        chain,
+        deployment,
         db_url=options.db_url or sqlite_url(options.run_dir),
         redis_url=options.redis_url,
-        deployment=deployment,
-        operator_key=dev_key(1),
-        odds_signer_key=dev_key(2),
-        guardian_key=dev_key(3),
-        admin_token=secrets.token_urlsafe(32),
-        api_port=free_port(),
-        chainapi_port=free_port(),
-        monitors_port=free_port(),
-        stream_port=free_port(),
         cache_strategy=options.strategy,
         odds_ttl_seconds=options.odds_ttl_seconds,
     )
