@@ -149,8 +149,8 @@ class RetryQueue:
         stored = RetryJob.from_row(row)
         self.jobs[stored.key] = stored
         if stored.status is RetryStatus.QUEUED:
-            # A queued row this process has no task for came from an earlier gateway
-            # process or another gateway on this database.
+            # Besides a new row, this may be a row that an earlier gateway process or another
+            # gateway on this database stored, and this process has no task for it yet.
             self._start(stored)
             logger.info("queued %s %s for retry under key %s (%s)", stored.method, stored.path, stored.key, "new" if queued else "stored earlier")
         return stored
