@@ -26,6 +26,7 @@ EXIT_INTERRUPTED = 130
 """128 + SIGINT, as shells report a program stopped by Ctrl-C."""
 MAX_SEED = 2**63 - 1
 
+LOG_LEVELS = ["debug", "info", "warning", "error"]
 LOG_FORMAT_ENV = "WAGERLAB_LOG_FORMAT"
 """Environment variable with the log format, so that the processes a run starts inherit it."""
 
@@ -34,6 +35,15 @@ def _configure_logging(level: str, console_level: str | None = None) -> None:
     from wagerlab.logs import configure_logging
 
     configure_logging(level, os.environ.get(LOG_FORMAT_ENV, "text"), console_level=console_level)
+
+
+def _configure_verbose_logging(args: argparse.Namespace) -> None:
+    """Record INFO logs, but print them on stderr only with `--verbose` (WARNING and above otherwise)."""
+    _configure_logging("info", console_level="info" if args.verbose else "warning")
+
+
+def _add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -58,7 +68,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scenario = dataclasses.replace(scenario, platform=platform)
     seed = scenario.seed if args.seed is None else args.seed
     run_dir = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
-    _configure_logging("info", console_level="info" if args.verbose else "warning")
+    _configure_verbose_logging(args)
     backends = Backends(db_url=args.db, redis_url=args.redis)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
@@ -98,7 +108,7 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     except FuzzError as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
-    _configure_logging("info", console_level="info" if args.verbose else "warning")
+    _configure_verbose_logging(args)
 
     def show(outcome: SeedOutcome) -> None:
         if outcome.ok:
@@ -164,13 +174,9 @@ def _cmd_chain(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from wagerlab.platform.config import ConfigError, PlatformConfig
-
     _configure_logging(args.log_level)
-    try:
-        config = _with_backends(PlatformConfig.load(args.config), args)
-    except ConfigError as err:
-        print(f"wagerlab: {err}", file=sys.stderr)
+    config = _load_config(args)
+    if config is None:
         return EXIT_INVALID_SCENARIO
     if args.service == "api":
         from wagerlab.platform.app import run_api
@@ -200,15 +206,12 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
     from web3 import HTTPProvider, Web3
 
-    from wagerlab.platform.config import ConfigError, PlatformConfig
     from wagerlab.platform.db import make_engine
     from wagerlab.platform.reconcile import ReconcileError, reconcile
 
     _configure_logging(args.log_level)
-    try:
-        config = _with_backends(PlatformConfig.load(args.config), args)
-    except ConfigError as err:
-        print(f"wagerlab: {err}", file=sys.stderr)
+    config = _load_config(args)
+    if config is None:
         return EXIT_INVALID_SCENARIO
     w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 60}))
     try:
@@ -220,9 +223,30 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_config(args: argparse.Namespace) -> PlatformConfig | None:
+    """Load the `--config` file with the `--db` and `--redis` URLs applied.
+
+    Prints the error and returns None when the file is missing, unreadable or incomplete.
+    """
+    from wagerlab.platform.config import ConfigError, PlatformConfig
+
+    try:
+        return _with_backends(PlatformConfig.load(args.config), args)
+    except ConfigError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return None
+
+
 def _with_backends(config: PlatformConfig, args: argparse.Namespace) -> PlatformConfig:
     """Return the config with the database and Redis URLs given on the command line, if any."""
     return dataclasses.replace(config, db_url=args.db or config.db_url, redis_url=args.redis or config.redis_url)
+
+
+def _add_config_options(parser: argparse.ArgumentParser, *, log_level: str) -> None:
+    """Add `--config`, `--log-level` (default `log_level`), `--db` and `--redis` for a command that reads a platform config."""
+    parser.add_argument("--config", type=Path, required=True, help="platform config JSON written by `wagerlab run`")
+    parser.add_argument("--log-level", default=log_level, choices=LOG_LEVELS)
+    _add_backend_options(parser)
 
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
@@ -292,7 +316,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         stop_on_signals,
     )
 
-    _configure_logging("info", console_level="info" if args.verbose else "warning")
+    _configure_verbose_logging(args)
     options = UpOptions(
         run_dir=args.out,
         nodes=args.nodes,
@@ -342,7 +366,7 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
     from wagerlab.sim.stack import StackError
     from wagerlab.sim.up import UpError
 
-    _configure_logging("info", console_level="info" if args.verbose else "warning")
+    _configure_verbose_logging(args)
     options = LoadTestOptions(
         strategy=args.strategy,
         rate=args.rate,
@@ -406,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed for every actor's decisions (default: the file's scenario.seed)")
     run.add_argument("--out", type=Path, help="directory for report.json, trace.json, logs and the database (default: runs/NAME-seedN)")
     run.add_argument("--no-progress", action="store_true", help="do not draw live progress bars")
-    run.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_verbose_option(run)
     _add_rpc_option(run)
     _add_backend_options(run)
     run.add_argument(
@@ -422,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--budget", type=float, help="stop starting new seeds after this many seconds")
     fuzz.add_argument("--out", type=Path, help="directory for seed-N/ folders and summary.json (default: runs/fuzz)")
     fuzz.add_argument("--no-shrink", action="store_true", help="do not search for a smaller failing scenario")
-    fuzz.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_verbose_option(fuzz)
     fuzz.set_defaults(handler=_cmd_fuzz)
 
     chain = commands.add_parser("chain", help="serve a py-evm development node over JSON-RPC (HTTP and WebSocket)")
@@ -430,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--port", type=int, default=8545, help="TCP port (default: 8545)")
     chain.add_argument("--accounts", type=int, default=10, help="number of funded dev accounts (default: 10)")
     chain.add_argument("--ready-file", type=Path, help="write the node's URLs as JSON to this file once it listens")
-    chain.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    chain.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     chain.add_argument("--state", type=Path, metavar="FILE", help="load the chain from FILE at start if it exists, save it there on stop")
     chain.add_argument("--fault-delay-ms", type=int, default=0, help="delay of a delayed response, in milliseconds (default: 0)")
     chain.add_argument("--fault-delay-share", type=float, default=0.0, help="share of responses to delay, 0 to 1 (default: 0)")
@@ -440,9 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run one platform service")
     serve.add_argument("service", choices=["api", "chainapi", "monitors", "stream", "gateway"])
-    serve.add_argument("--config", type=Path, required=True, help="platform config JSON written by `wagerlab run`")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    _add_backend_options(serve)
+    _add_config_options(serve, log_level="info")
     serve.set_defaults(handler=_cmd_serve)
 
     forensics = commands.add_parser("forensics", help="verify the gateway's forensic log and print the matching entries as JSON lines")
@@ -454,10 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     forensics.set_defaults(handler=_cmd_forensics)
 
     reconcile = commands.add_parser("reconcile", help="compare the database with the chain once, correct each divergence and print the corrections as JSON")
-    reconcile.add_argument("--config", type=Path, required=True, help="platform config JSON written by `wagerlab run`")
     reconcile.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the monitors to finish one common block (default: 60)")
-    reconcile.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
-    _add_backend_options(reconcile)
+    _add_config_options(reconcile, log_level="warning")
     reconcile.set_defaults(handler=_cmd_reconcile)
 
     compile_ = commands.add_parser("compile", help="compile contracts/ with the pinned solc from npm")
@@ -468,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run the node, N api processes and the other services until stopped")
     up.add_argument("--nodes", type=int, default=1, help="api processes sharing one database and one Redis (default: 1; more need --redis)")
     up.add_argument("--out", type=Path, default=Path("runs/up"), help="directory for configs, logs and the SQLite file (default: runs/up)")
-    up.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_verbose_option(up)
     _add_rpc_option(up)
     _add_strategy_options(up)
     _add_backend_options(up)
@@ -488,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between bets placed on chain through the api while Locust runs (default: 0.4, about 75 bets in 30 s)",
     )
-    loadtest.add_argument("-v", "--verbose", action="store_true", help="also print INFO logs on stderr")
+    _add_verbose_option(loadtest)
     _add_strategy_options(loadtest, allow_all=True)
     _add_backend_options(loadtest)
     loadtest.set_defaults(handler=_cmd_loadtest)
