@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from wagerlab.chain.accounts import dev_roles
 from wagerlab.chain.compiler import CompilerError, load_artifacts
