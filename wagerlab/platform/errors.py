@@ -6,7 +6,7 @@ the class's status. The detail names the bad value and, where one exists, the fi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 
@@ -15,10 +15,22 @@ NODE_UNREACHABLE_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError, O
 
 
 class PlatformError(Exception):
-    """Base of every error a platform service reports to its client."""
+    """Base of every error a platform service reports to its client.
 
-    status_code = 500
-    code = "internal_error"
+    A subclass sets its HTTP status and error code as class keywords, for example
+    `class NotFoundError(PlatformError, status_code=404, code="not_found")`, and inherits
+    its parent's where it leaves them out.
+    """
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init_subclass__(cls, *, status_code: int | None = None, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if code is not None:
+            cls.code = code
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
@@ -29,55 +41,33 @@ class PlatformError(Exception):
         return {"error": self.code, "detail": self.detail, "field": self.field}
 
 
-class InvalidJsonError(PlatformError):
+class InvalidJsonError(PlatformError, status_code=400, code="invalid_json"):
     """The request body is not valid JSON."""
 
-    status_code = 400
-    code = "invalid_json"
 
-
-class ValidationError(PlatformError):
+class ValidationError(PlatformError, status_code=422, code="invalid_field"):
     """A field of the request is missing, has the wrong type or is out of range."""
 
-    status_code = 422
-    code = "invalid_field"
 
-
-class AuthenticationError(PlatformError):
+class AuthenticationError(PlatformError, status_code=401, code="unauthorized"):
     """The bearer token is missing, unknown or expired."""
 
-    status_code = 401
-    code = "unauthorized"
+
+class NotFoundError(PlatformError, status_code=404, code="not_found"):
+    """The requested resource (a bet, market, transaction or path) does not exist."""
 
 
-class NotFoundError(PlatformError):
-    status_code = 404
-    code = "not_found"
-
-
-class ConflictError(PlatformError):
+class ConflictError(PlatformError, status_code=409, code="conflict"):
     """The request clashes with existing state (a duplicate, or a market not open)."""
 
-    status_code = 409
-    code = "conflict"
 
-
-class TransactionRevertedError(PlatformError):
+class TransactionRevertedError(PlatformError, status_code=409, code="transaction_reverted"):
     """A platform transaction was mined but reverted. The detail contains the decoded error."""
 
-    status_code = 409
-    code = "transaction_reverted"
 
-
-class ChainError(PlatformError):
+class ChainError(PlatformError, status_code=502, code="chain_error"):
     """The node rejected a transaction, or a transaction did not finish in time."""
 
-    status_code = 502
-    code = "chain_error"
 
-
-class ServiceUnavailableError(PlatformError):
+class ServiceUnavailableError(PlatformError, status_code=503, code="service_unavailable"):
     """A service this one depends on (chainapi, the node) cannot be reached."""
-
-    status_code = 503
-    code = "service_unavailable"
