@@ -217,3 +217,21 @@ def test_node_unreachable_keeps_relay_pending(db: tuple[str, Engine]) -> None:  
     assert paused.json()["status"] == "rejected"
     assert paused.json()["error"].startswith("not sent")
     assert [row.attempts for row in rows(engine) if row.kind == "relay"] == [1]
+
+
+def test_relay_internal_node_error_retried(chain: Chain, chainapi_server: tuple[str, Any]) -> None:  # noqa: F811
+    base_url, _ = chainapi_server
+    bettor = dev_account(7)
+    token = contract(chain.w3, "WagerToken", chain.deployment.token)
+    raw = sign_call(chain.w3, bettor, chain.deployment.token, token.encode_abi("faucet", [3]))
+
+    chain.w3.provider.make_request("wagerlab_setFaults", [{"fail_share": 1}])  # type: ignore[arg-type]
+    try:
+        response = relay(base_url, raw, "internal-error")
+    finally:
+        chain.w3.provider.make_request("wagerlab_setFaults", [{}])  # type: ignore[arg-type]
+    tx = wait_final(base_url, response.json()["tx_id"])
+
+    assert response.json()["status"] == "pending"
+    assert "failed eth_sendRawTransaction internally" in response.json()["error"]
+    assert tx["status"] == "mined"

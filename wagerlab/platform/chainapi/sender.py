@@ -31,12 +31,15 @@ eth-tester. createMarket with 8 outcomes, the heaviest call chainapi sends, used
 on wagerlab's node."""
 
 MAX_NONCE_RETRIES = 3
+INTERNAL_ERROR = -32603
+"""JSON-RPC code of a node that failed to handle a request (overload, a bug, injected faults).
+It says nothing about the transaction, so the send counts as unanswered and is retried."""
 
 UNREACHABLE_ERRORS = NODE_UNREACHABLE_ERRORS
 
 
 class NodeUnreachableError(Exception):
-    """The node did not respond, so the transaction may or may not have arrived."""
+    """The node did not respond or failed internally, so the transaction may or may not have arrived."""
 
 
 class SendRejectedError(Exception):
@@ -49,6 +52,14 @@ def node_error_message(err: Exception) -> str:
     if isinstance(response, dict) and isinstance(response.get("error"), dict):
         return str(response["error"].get("message", err))
     return str(err)
+
+
+def node_error_code(err: Exception) -> int | None:
+    response = getattr(err, "rpc_response", None)
+    if isinstance(response, dict) and isinstance(response.get("error"), dict):
+        code = response["error"].get("code")
+        return code if isinstance(code, int) else None
+    return None
 
 
 def is_nonce_error(message: str) -> bool:
@@ -107,6 +118,8 @@ class TransactionSender:
         except UNREACHABLE_ERRORS as err:
             raise NodeUnreachableError(f"node did not respond to eth_sendRawTransaction: {err!r}") from err
         except (Web3RPCError, ValueError) as err:
+            if node_error_code(err) == INTERNAL_ERROR:
+                raise NodeUnreachableError(f"node failed eth_sendRawTransaction internally: {node_error_message(err)}") from err
             raise SendRejectedError(node_error_message(err)) from err
         finally:
             self.sent.set()
