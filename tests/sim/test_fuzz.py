@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from wagerlab.sim.faults import FAULT_OPTIONS
 from wagerlab.sim.fuzz import FuzzError, fuzz, parse_faults, parse_seeds
 from wagerlab.sim.generate import generate_scenario, scenario_size, scenario_to_toml, shrink_candidates
 from wagerlab.sim.runner import RunResult
@@ -52,6 +53,31 @@ def test_generated_scenario_round_trips_through_toml(seed: int, tmp_path: Path) 
     assert loaded.faults == scenario.faults
     assert loaded.oracle == scenario.oracle
     assert loaded.odds_feed == scenario.odds_feed
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_generated_fault_parameters_round_trip(seed: int, tmp_path: Path) -> None:
+    kinds = ["reorg", "redis_outage", "db_lock", "rpc_faults", "duplicate_delivery"]
+    scenario = generate_scenario(seed, kinds)
+    path = tmp_path / "scenario.toml"
+    path.write_text(scenario_to_toml(scenario))
+
+    loaded = load_scenario(path)
+
+    assert loaded.faults == scenario.faults
+    for fault in scenario.faults:
+        for name, option in FAULT_OPTIONS[fault.kind].items():
+            assert option.minimum <= fault.options[name] <= option.maximum
+
+
+def test_fault_parameters_leave_other_draws_alone() -> None:
+    with_parameters = generate_scenario(7, ["rpc_faults"])
+    without = generate_scenario(7, ["ws_drop"])
+
+    assert len(with_parameters.faults) == 2
+    assert with_parameters.markets == without.markets
+    assert with_parameters.bettors == without.bettors
+    assert [fault.at for fault in with_parameters.faults] == [fault.at for fault in without.faults]
 
 
 def test_shrink_candidates_are_smaller() -> None:

@@ -115,6 +115,36 @@ def test_unknown_fault_kind_rejected(tmp_path: Path) -> None:
     assert caught.value.key == "faults[0].kind"
 
 
+def test_fault_parameters_default_and_set(tmp_path: Path) -> None:
+    text = VALID + '\n[[faults]]\nkind = "reorg"\n\n[[faults]]\nkind = "rpc_faults"\nat = "mid-betting"\nseconds = 2\nfail_percent = 30\n'
+
+    faults = load_scenario(write(tmp_path, text)).faults
+
+    assert faults[0].options == {"depth": 2}
+    assert faults[1].at == "mid-betting"
+    assert faults[1].options == {"seconds": 2, "fail_percent": 30, "delay_percent": 20, "delay_ms": 200}
+
+
+@pytest.mark.parametrize(
+    ("fault", "key", "message"),
+    [
+        ('kind = "reorg"\ndepth = 4', "faults[0].depth", "an integer from 1 to 3, got 4"),
+        ('kind = "db_lock"\nseconds = 0', "faults[0].seconds", "an integer from 1 to 6, got 0"),
+        ('kind = "rpc_faults"\nfail_percent = "10"', "faults[0].fail_percent", "an integer from 0 to 30"),
+        ('kind = "ws_drop"\nseconds = 3', "faults[0].seconds", "one of ['at', 'kind']"),
+        ('kind = "redis_outage"\ndepth = 1', "faults[0].depth", "one of ['at', 'kind', 'seconds']"),
+    ],
+)
+def test_fault_parameter_invalid(tmp_path: Path, fault: str, key: str, message: str) -> None:
+    path = write(tmp_path, VALID + "\n[[faults]]\n" + fault + "\n")
+
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+
+    assert caught.value.key == key
+    assert message in str(caught.value)
+
+
 @pytest.mark.parametrize("toml_name", ['"../../escape"', '"a/b"', '".hidden"', '"a\\u0000b"', '"' + "x" * 65 + '"'])
 def test_scenario_name_cannot_be_a_path(tmp_path: Path, toml_name: str) -> None:
     path = write(tmp_path, VALID.replace('name = "tiny"', f"name = {toml_name}"))

@@ -1,0 +1,101 @@
+"""The reorg fault on a real node: the same transactions mined again in blocks with new hashes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_utils import keccak
+from web3 import Web3
+from web3.providers import BaseProvider
+from web3.types import RPCEndpoint, RPCResponse
+
+from wagerlab.chain.accounts import dev_account
+from wagerlab.chain.errors import NodeError
+from wagerlab.chain.node import Node
+from wagerlab.sim.outages import OutageError, raw_transaction, reorg
+
+RECIPIENT = "0x" + "42" * 20
+
+
+class NodeProvider(BaseProvider):
+    """Calls the node in this process, with the same JSON encoding its server uses."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node = node
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return {"jsonrpc": "2.0", "id": 1, "result": self.node.request(method, list(params))}
+        except NodeError as err:
+            return {"jsonrpc": "2.0", "id": 1, "error": err.to_json()}  # type: ignore[typeddict-item]
+
+
+@pytest.fixture
+def w3() -> Web3:
+    return Web3(NodeProvider(Node()))
+
+
+def send_signed(w3: Web3, index: int, *, legacy: bool = False) -> bytes:
+    """Sign a 1-wei transfer with dev account `index`, send it, and return its raw bytes."""
+    account = dev_account(index)
+    tx: dict[str, Any] = {
+        "to": RECIPIENT,
+        "value": 1,
+        "gas": 21_000,
+        "nonce": w3.eth.get_transaction_count(account.address),
+        "chainId": w3.eth.chain_id,
+    }
+    if legacy:
+        tx["gasPrice"] = w3.eth.gas_price * 2
+    else:
+        tx.update(maxFeePerGas=w3.eth.gas_price * 2, maxPriorityFeePerGas=1)
+    raw = bytes(account.sign_transaction(tx).raw_transaction)
+    w3.eth.send_raw_transaction(raw)
+    return raw
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_raw_transaction_round_trips(w3: Web3, legacy: bool) -> None:
+    raw = send_signed(w3, 4, legacy=legacy)
+
+    rebuilt = raw_transaction(w3.eth.get_transaction(keccak(raw)))
+
+    assert rebuilt == raw
+
+
+def test_reorg_mines_transactions_again(w3: Web3) -> None:
+    raws = [send_signed(w3, 4), send_signed(w3, 5, legacy=True), send_signed(w3, 6)]
+    head = w3.eth.block_number
+    old_hashes = [w3.eth.get_block(number)["hash"] for number in range(head - 1, head + 1)]
+    old_blocks = {keccak(raw): w3.eth.get_transaction_receipt(keccak(raw))["blockNumber"] for raw in raws}
+
+    first, depth, mined_again = reorg(w3, 2)
+
+    assert (first, depth, mined_again) == (head - 1, 2, 2)
+    assert w3.eth.block_number == head
+    new_hashes = [w3.eth.get_block(number)["hash"] for number in range(head - 1, head + 1)]
+    assert all(new != old for new, old in zip(new_hashes, old_hashes, strict=True))
+    for tx_hash, block_number in old_blocks.items():
+        receipt = w3.eth.get_transaction_receipt(tx_hash)
+        assert receipt["status"] == 1
+        assert receipt["blockNumber"] == block_number
+    assert len(w3.eth.get_block(head - 1)["transactions"]) == 2
+
+
+def test_reorg_rejected_three_times_raises(w3: Web3) -> None:
+    raw = send_signed(w3, 4)
+
+    class Rejecting(NodeProvider):
+        def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+            if method == "anvil_reorg":
+                return {"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "nonce too low"}}  # type: ignore[typeddict-item]
+            return super().make_request(method, params)
+
+    rejecting = Web3(Rejecting(w3.provider.node))  # type: ignore[attr-defined]
+
+    with pytest.raises(OutageError, match="anvil_reorg of depth 1 failed 3 times"):
+        reorg(rejecting, 1)
+
+    assert w3.eth.get_transaction_receipt(keccak(raw))["status"] == 1
