@@ -49,6 +49,8 @@ def gateway_restart(context: FaultContext) -> str:
     restarts = f"killed chainapi (pid {chainapi_pid}), then killed the gateway (pid {gateway_pid}) with SIGKILL and restarted both"
     if not queued:
         return f"{restarts}; no bet or claim was submitted meanwhile, so none was queued"
+    if len(queued) == 1:
+        return f"{restarts}; the one bet or claim queued at the gateway was sent once after the restarts"
     return f"{restarts}; the {len(queued)} bets or claims queued at the gateway were each sent once after the restarts"
 
 
