@@ -1,4 +1,4 @@
-"""The reorg fault on a real node: the same transactions mined again in blocks with new hashes."""
+"""The reorg fault on a real node, and the runner's retry of node errors during `rpc_faults`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Any
 import pytest
 from eth_utils import keccak
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 from web3.providers import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from wagerlab.chain.accounts import dev_account
 from wagerlab.chain.errors import NodeError
 from wagerlab.chain.node import Node
-from wagerlab.sim.outages import OutageError, raw_transaction, reorg
+from wagerlab.sim import outages
+from wagerlab.sim.outages import OutageError, RetryInternalErrors, raw_transaction, reorg
 
 RECIPIENT = "0x" + "42" * 20
 
@@ -99,3 +101,44 @@ def test_reorg_rejected_three_times_raises(w3: Web3) -> None:
         reorg(rejecting, 1)
 
     assert w3.eth.get_transaction_receipt(keccak(raw))["status"] == 1
+
+
+class FailingProvider(BaseProvider):
+    """Fails the first `failures` requests with `code`, then returns block number 7."""
+
+    def __init__(self, failures: int, code: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.code = code
+        self.requests = 0
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        self.requests += 1
+        if self.requests <= self.failures:
+            return {"jsonrpc": "2.0", "id": 1, "error": {"code": self.code, "message": "injected fault"}}  # type: ignore[typeddict-item]
+        return {"jsonrpc": "2.0", "id": 1, "result": "0x7"}
+
+
+@pytest.fixture
+def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outages.time, "sleep", lambda seconds: None)
+
+
+def test_retry_middleware_retries_internal_error(no_retry_delay: None) -> None:
+    provider = FailingProvider(failures=3, code=-32603)
+    w3 = Web3(provider)
+    w3.middleware_onion.add(RetryInternalErrors, name="retry_internal_errors")
+
+    assert w3.eth.block_number == 7
+    assert provider.requests == 4
+
+
+def test_retry_middleware_passes_other_errors(no_retry_delay: None) -> None:
+    provider = FailingProvider(failures=1, code=-32000)
+    w3 = Web3(provider)
+    w3.middleware_onion.add(RetryInternalErrors, name="retry_internal_errors")
+
+    with pytest.raises(Web3RPCError, match="injected fault"):
+        w3.eth.block_number
+
+    assert provider.requests == 1

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from web3 import Web3
+from web3.middleware import Web3Middleware
 
 from wagerlab.chain.accounts import dev_account
 from wagerlab.platform.config import PlatformConfig
@@ -34,6 +35,8 @@ REORG_FILLER_ACCOUNT = 9
 """Dev account whose empty transfer makes the first replacement block differ from the block it replaces."""
 REORG_ATTEMPTS = 3
 CONTROL_TIMEOUT_SECONDS = 10.0
+INTERNAL_ERROR = -32603
+RUNNER_RPC_ATTEMPTS = 10
 
 _node_faults = threading.Lock()
 """Held through an `rpc_faults` or `duplicate_delivery` window: the node has one set of fault
@@ -42,6 +45,24 @@ settings, so a second window waits for the first to end instead of overwriting i
 
 class OutageError(Exception):
     """A fault could not be started or ended (the node or the platform rejected the control call)."""
+
+
+class RetryInternalErrors(Web3Middleware):
+    """Send a request again while the node fails it with -32603, so the runner's own reads and
+    the other injectors survive an `rpc_faults` window, as the platform must."""
+
+    def wrap_make_request(self, make_request: Callable[..., Any]) -> Callable[..., Any]:
+        def retrying(method: str, params: Any) -> Any:
+            for attempt in range(1, RUNNER_RPC_ATTEMPTS + 1):
+                response = make_request(method, params)
+                error = response.get("error")
+                if not isinstance(error, dict) or error.get("code") != INTERNAL_ERROR or attempt == RUNNER_RPC_ATTEMPTS:
+                    return response
+                logger.info("%s failed (attempt %d of %d), retrying: %s", method, attempt, RUNNER_RPC_ATTEMPTS, error.get("message"))
+                time.sleep(0.05 * attempt)
+            raise AssertionError("unreachable: the last attempt returns")
+
+        return retrying
 
 
 def node_control(w3: Web3, method: str, params: list[Any] | None = None) -> Any:

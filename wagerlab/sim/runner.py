@@ -38,6 +38,7 @@ from wagerlab.sim.attacks import AttackContext, AttackResult, run_attack
 from wagerlab.sim.backends import Backends, clear_cache, prepare_database, sqlite_url
 from wagerlab.sim.chainsetup import open_chain, platform_config
 from wagerlab.sim.invariants import InvariantResult, check_all, monitored_log_count
+from wagerlab.sim.outages import RetryInternalErrors
 from wagerlab.sim.progress import ProgressView
 from wagerlab.sim.report import build_report, iso_time, write_report
 from wagerlab.sim.report_html import write_report_html
@@ -211,6 +212,7 @@ def _start(
     load_artifacts()
     chain = open_chain(stack, rpc_url)
     w3 = chain.w3
+    w3.middleware_onion.add(RetryInternalErrors, name="retry_internal_errors")
     deployment = deploy_platform(w3, dev_roles(), house_funding=scenario.house_funding)
     logger.info("contracts deployed: sportsbook %s, oracle %s", deployment.sportsbook, deployment.oracle)
 
