@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import Web3RPCError
@@ -142,3 +143,36 @@ def test_retry_middleware_passes_other_errors(no_retry_delay: None) -> None:
         w3.eth.block_number
 
     assert provider.requests == 1
+
+
+class DroppingProvider(BaseProvider):
+    """Drops the connection of the first `drops` requests, as a server closing a kept-alive connection does."""
+
+    def __init__(self, drops: int) -> None:
+        super().__init__()
+        self.drops = drops
+        self.requests = 0
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        self.requests += 1
+        if self.requests <= self.drops:
+            raise requests.exceptions.ConnectionError("Connection reset by peer")
+        return {"jsonrpc": "2.0", "id": 1, "result": {"none": 3, "delay": 0, "fail": 1, "duplicate": 0}}
+
+
+def test_node_control_resends_after_dropped_connection() -> None:
+    provider = DroppingProvider(drops=1)
+
+    counts = outages.node_control(Web3(provider), "wagerlab_setFaults", [{}])
+
+    assert counts["fail"] == 1
+    assert provider.requests == 2
+
+
+def test_node_control_dropped_every_time_raises() -> None:
+    provider = DroppingProvider(drops=outages.CONTROL_ATTEMPTS)
+
+    with pytest.raises(OutageError, match="wagerlab_setFaults failed 3 times"):
+        outages.node_control(Web3(provider), "wagerlab_setFaults", [{}])
+
+    assert provider.requests == outages.CONTROL_ATTEMPTS

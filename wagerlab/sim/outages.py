@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import requests
 from eth_account._utils.legacy_transactions import encode_transaction, serializable_unsigned_transaction_from_dict
 from eth_account.typed_transactions import TypedTransaction
 from sqlalchemy import text
@@ -35,6 +36,7 @@ REORG_FILLER_ACCOUNT = 9
 """Dev account whose empty transfer makes the first replacement block differ from the block it replaces."""
 REORG_ATTEMPTS = 3
 CONTROL_TIMEOUT_SECONDS = 10.0
+CONTROL_ATTEMPTS = 3
 INTERNAL_ERROR = -32603
 RUNNER_RPC_ATTEMPTS = 10
 
@@ -66,8 +68,20 @@ class RetryInternalErrors(Web3Middleware):
 
 
 def node_control(w3: Web3, method: str, params: list[Any] | None = None) -> Any:
-    """Call one of the node's control methods and return its result."""
-    response = w3.provider.make_request(method, params or [])  # type: ignore[arg-type]
+    """Call one of the node's control methods and return its result.
+
+    The call is sent again when the connection fails, because a window that ends after
+    exactly the server's keep-alive time (uvicorn's is 5 s) reuses a connection the server
+    is closing. Switching faults off must not be lost that way.
+    """
+    for attempt in range(1, CONTROL_ATTEMPTS + 1):
+        try:
+            response = w3.provider.make_request(method, params or [])  # type: ignore[arg-type]
+            break
+        except requests.exceptions.ConnectionError as err:
+            if attempt == CONTROL_ATTEMPTS:
+                raise OutageError(f"{method} failed {attempt} times: {err}; the node may keep the fault") from err
+            logger.warning("%s failed (attempt %d of %d), sending it again: %s", method, attempt, CONTROL_ATTEMPTS, err)
     if "error" in response:
         raise OutageError(f"the node rejected {method}: {response['error']}; it needs a wagerlab chain node")
     return response["result"]
@@ -76,29 +90,36 @@ def node_control(w3: Web3, method: str, params: list[Any] | None = None) -> Any:
 def rpc_faults(w3: Web3, seconds: int, fail_percent: int, delay_percent: int, delay_ms: int) -> str:
     """Make the node fail and delay a share of its responses for `seconds`."""
     settings = {"fail_share": fail_percent / 100, "delay_share": delay_percent / 100, "delay_ms": delay_ms}
-    counts = _node_fault_window(w3, settings, seconds)
+    counts, waited = _node_fault_window(w3, settings, seconds)
     answered = counts["none"] + counts["delay"] + counts["fail"]
     return (
         f"for {seconds} s the node failed {counts['fail']} and delayed {counts['delay']} by {delay_ms} ms "
-        f"of {answered} responses (drawn shares {fail_percent} % and {delay_percent} %)"
+        f"of {answered} responses (drawn shares {fail_percent} % and {delay_percent} %){waited}"
     )
 
 
 def duplicate_delivery(w3: Web3, seconds: int, percent: int) -> str:
     """Make the node send `percent` % of its subscription notifications twice for `seconds`."""
-    counts = _node_fault_window(w3, {"duplicate_share": percent / 100}, seconds)
-    return f"for {seconds} s the node sent {counts['duplicate']} subscription notifications twice (drawn share {percent} %)"
+    counts, waited = _node_fault_window(w3, {"duplicate_share": percent / 100}, seconds)
+    return f"for {seconds} s the node sent {counts['duplicate']} subscription notifications twice (drawn share {percent} %){waited}"
 
 
-def _node_fault_window(w3: Web3, settings: dict[str, float], seconds: int) -> dict[str, int]:
-    """Apply node fault settings for `seconds`, then switch them off; return the node's counts."""
+def _node_fault_window(w3: Web3, settings: dict[str, float], seconds: int) -> tuple[dict[str, int], str]:
+    """Apply node fault settings for `seconds`, then switch them off.
+
+    Return the node's counts, and a note on how long the window waited for an earlier one
+    (empty when it started at once).
+    """
+    requested = time.monotonic()
     with _node_faults:
+        delay = time.monotonic() - requested
+        waited = f", starting {delay:.1f} s late after an earlier node fault window" if delay >= 0.1 else ""
         node_control(w3, "wagerlab_setFaults", [settings])
         try:
             time.sleep(seconds)
         finally:
             counts = node_control(w3, "wagerlab_setFaults", [{}])
-    return counts
+    return counts, waited
 
 
 def db_lock(engine: Engine, seconds: int) -> str:
@@ -116,7 +137,7 @@ def db_lock(engine: Engine, seconds: int) -> str:
         how = _hold_postgresql_lock(engine, hold)
     return (
         f"held {how} for {seconds} s; the database contained {counts[0]} applied logs when it was taken "
-        f"and {counts[1]} when it was released, and every writer waited for it"
+        f"and {counts[1]} when it was released"
     )
 
 
@@ -202,7 +223,10 @@ def reorg(w3: Web3, depth: int) -> tuple[int, int, int]:
         # then sends the oldest block's transactions again while they are still canonical,
         # rejects them and keeps its chain, so the latest blocks are read again.
         logger.warning("reorg attempt %d of %d at head %d failed: %s", attempt, REORG_ATTEMPTS, head, response["error"])
-    raise OutageError(f"anvil_reorg of depth {depth} failed {REORG_ATTEMPTS} times; the chain kept growing under it")
+    raise OutageError(
+        f"anvil_reorg of depth {depth} failed {REORG_ATTEMPTS} times (last error: {response['error']}); "
+        "blocks may have kept coming between reading the latest blocks and the reorg"
+    )
 
 
 def _check_replaced(w3: Web3, first: int, old_hash: bytes) -> None:
