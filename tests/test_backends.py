@@ -67,7 +67,9 @@ def test_gateway_retries_migration_steps(engine: Engine) -> None:
         command.upgrade(config, "0003")
     tables_before = set(inspect(engine).get_table_names())
 
-    migrate(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
     tables_at_head = set(inspect(engine).get_table_names())
     with write_session(engine) as session:
         session.add(GatewayRetry(key="0x" + "ab" * 32, method="POST", path="/api/bets", headers={"authorization": "Bearer t"}, body=b"\x00{}"))
@@ -86,6 +88,26 @@ def test_gateway_retries_migration_steps(engine: Engine) -> None:
     assert stored.status is RetryStatus.QUEUED
     assert stored.body == b"\x00{}"
     assert stored.headers == {"authorization": "Bearer t"}
+    assert tables_after_downgrade == tables_before
+    assert schema_differences(engine) == []
+
+
+def test_auth_tokens_migration_steps(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+    tables_before = set(inspect(engine).get_table_names())
+
+    migrate(engine)
+    tables_at_head = set(inspect(engine).get_table_names())
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    tables_after_downgrade = set(inspect(engine).get_table_names())
+    migrate(engine)
+
+    assert tables_at_head == tables_before | {"auth_tokens"}
     assert tables_after_downgrade == tables_before
     assert schema_differences(engine) == []
 

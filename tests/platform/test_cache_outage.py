@@ -16,13 +16,16 @@ import fakeredis
 import pytest
 import redis.asyncio
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 from api_fixtures import ADMIN_TOKEN, FAST_PASSWORDS, auth, db, make_config, register_and_login  # noqa: F401
 from wagerlab.platform import cache as cache_module
 from wagerlab.platform.app import build_api_app
+from wagerlab.platform.auth import token_digest
 from wagerlab.platform.cache import PlatformCache, token_key
 from wagerlab.platform.cache.strategies import now_ms, odds_key
+from wagerlab.platform.db import AuthToken, User, read_session, write_session
 from wagerlab.platform.errors import ServiceUnavailableError
 from wagerlab.platform.quotes import WallClock
 
@@ -211,3 +214,44 @@ def test_outage_endpoint_keeps_login_working(client: TestClient) -> None:
     assert started.json()["backend"] == "fakeredis"
     assert balance.status_code == 200
     assert report["token_fallbacks"] >= 1
+
+
+def _insert_token(engine: Engine, digest: str, user_id: int, expires_at: int) -> None:
+    with write_session(engine) as session:
+        session.add(AuthToken(digest=digest, user_id=user_id, expires_at=expires_at))
+
+
+def test_outage_token_read_from_database(client: TestClient, db: tuple[str, Engine]) -> None:  # noqa: F811
+    _url, engine = db
+    register_and_login(client, "alice", "0x" + "a1" * 20)
+    with read_session(engine) as session:
+        user_id = session.exec(select(User.id)).one()
+    # Tokens that another api process issued: this process has never seen them.
+    _insert_token(engine, token_digest("from-another-process"), user_id, now_ms() + 60_000)
+    _insert_token(engine, token_digest("expired"), user_id, now_ms() - 1)
+
+    client.post("/api/admin/cache-outage", json={"seconds": 2}, headers=auth(ADMIN_TOKEN))
+    other = client.get("/api/balance", headers=auth("from-another-process"))
+    expired = client.get("/api/balance", headers=auth("expired"))
+    unknown = client.get("/api/balance", headers=auth("never-issued"))
+
+    assert other.status_code == 200
+    assert expired.status_code == 401
+    assert unknown.status_code == 401
+    assert "log in again" in unknown.json()["detail"]
+
+
+def test_login_stores_token_row(client: TestClient, db: tuple[str, Engine]) -> None:  # noqa: F811
+    _url, engine = db
+    first = register_and_login(client, "bob", "0x" + "b0" * 20)
+    with read_session(engine) as session:
+        user_id = session.exec(select(User.id)).one()
+    _insert_token(engine, token_digest("expired"), user_id, now_ms() - 1)
+
+    second = client.post("/api/login", json={"username": "bob", "password": "correct horse"}).json()["token"]
+
+    with read_session(engine) as session:
+        rows = session.exec(select(AuthToken)).all()
+    assert sorted(row.digest for row in rows) == sorted([token_digest(first), token_digest(second)])
+    assert all(row.expires_at > now_ms() for row in rows)
+    assert all(row.user_id == user_id for row in rows)

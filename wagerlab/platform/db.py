@@ -69,6 +69,18 @@ class User(SQLModel, table=True):
     created_at: int = Field(default_factory=now_ms, sa_type=BigInteger)
 
 
+class AuthToken(SQLModel, table=True):
+    """A bearer token's SHA-256 digest. Redis answers token checks; this table is the
+    fallback while Redis is unreachable."""
+
+    __tablename__ = "auth_tokens"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    expires_at: int = Field(sa_type=BigInteger, index=True)
+    """Milliseconds since the Unix epoch."""
+
+
 class Account(SQLModel, table=True):
     """The platform's view of one address's book balance on the Sportsbook."""
 

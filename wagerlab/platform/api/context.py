@@ -46,7 +46,7 @@ def _load_user(engine: Engine, user_id: int) -> User | None:
 async def current_user(request: Request) -> User:
     """Return the user of the request's bearer token, 401 when the token is not valid."""
     ctx = context(request)
-    user_id = await authenticated_user_id(ctx.cache, request)
+    user_id = await authenticated_user_id(ctx.cache, ctx.engine, request)
     user = await run_in_threadpool(_load_user, ctx.engine, user_id)
     if user is None:
         raise AuthenticationError(f"the token's user {user_id} no longer exists: register and log in again")

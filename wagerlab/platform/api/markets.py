@@ -74,7 +74,7 @@ async def list_markets(request: Request) -> JSONResponse:
 async def get_odds(request: Request) -> JSONResponse:
     # The token lookup alone authenticates this hot path, so a cached read queries no
     # database. NOTE: a deleted user's token still reads odds until the token expires.
-    await authenticated_user_id(context(request).cache, request)
+    await authenticated_user_id(context(request).cache, context(request).engine, request)
     market_id = parse_path_int(request, "market_id")
     return JSONResponse(await cached_odds(context(request), market_id))
 

@@ -81,5 +81,5 @@ async def login(request: Request) -> JSONResponse:
         raise AuthenticationError("invalid username or password")
 
     assert user.id is not None
-    token = await issue_token(ctx.cache, user.id)
+    token = await issue_token(ctx.cache, ctx.engine, user.id)
     return JSONResponse({"token": token, "expires_in": ctx.config.token_ttl_seconds})

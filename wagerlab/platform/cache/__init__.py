@@ -7,7 +7,8 @@ reads it serves. Auth tokens are stored as their SHA-256 digest, so a leaked cac
 not leak tokens.
 
 While Redis is unreachable the cache degrades instead of failing. Odds are read from the
-database. Tokens are checked against the ones this process issued or has seen. Odds
+database. Tokens are checked against the ones this process issued or has seen, and
+`wagerlab.platform.auth` reads any other from the database. Odds
 changes and new tokens that could not be written are kept in memory and written once the
 pub/sub subscription is back. They are lost only if the process stops before then: the odds
 themselves are in the database, but Redis then serves the old odds until their key expires.
@@ -48,6 +49,7 @@ __all__ = [
     "STRATEGIES",
     "AsyncRedis",
     "CacheStats",
+    "CacheUnavailableError",
     "CacheStrategyError",
     "Histogram",
     "OddsEntry",
@@ -92,6 +94,10 @@ class StalenessTracker:
         """Return how long before `at_ms` a newer version than `version` replaced it, or 0."""
         newer = [changed for known, changed in self._changes.get(market_id, {}).items() if known > version]
         return max(0, at_ms - min(newer)) if newer else 0
+
+
+class CacheUnavailableError(ServiceUnavailableError):
+    """Redis is unreachable, and this process cannot return the result without it."""
 
 
 @dataclass(frozen=True)
@@ -264,9 +270,7 @@ class PlatformCache:
         self.stats.token_fallbacks += 1
         if memo is not None and memo.expires_at > time.monotonic():
             return memo.user_id
-        # NOTE: a token issued by another process and never seen here cannot be checked
-        # until Redis is back, because tokens are stored nowhere else.
-        raise ServiceUnavailableError("the session store (Redis) is unreachable and this token was not seen by this api process; try again in a few seconds")
+        raise CacheUnavailableError("the session store (Redis) is unreachable and this token was not seen by this api process; try again in a few seconds")
 
     def count_request(self, route: str) -> None:
         self.stats.requests[route] += 1
