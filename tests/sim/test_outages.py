@@ -87,6 +87,22 @@ def test_reorg_mines_transactions_again(w3: Web3) -> None:
     assert len(w3.eth.get_block(head - 1)["transactions"]) == 2
 
 
+def test_reorg_over_earlier_reorg(w3: Web3) -> None:
+    raws = [send_signed(w3, 4), send_signed(w3, 5), send_signed(w3, 6)]
+    head = w3.eth.block_number
+    filler = dev_account(outages.REORG_FILLER_ACCOUNT).address
+
+    reorg(w3, 1)
+    # The first reorg's filler transfer sits in the last block, inside the second reorg's range.
+    first, depth, mined_again = reorg(w3, 3)
+
+    assert (first, depth, mined_again) == (head - 2, 3, 3)
+    assert w3.eth.get_transaction_count(filler) == 2
+    assert len(w3.eth.get_block(head - 2)["transactions"]) == 3
+    for raw in raws:
+        assert w3.eth.get_transaction_receipt(keccak(raw))["status"] == 1
+
+
 def test_reorg_rejected_three_times_raises(w3: Web3) -> None:
     raw = send_signed(w3, 4)
 

@@ -32,8 +32,10 @@ logger = logging.getLogger(__name__)
 
 LOCKED_TABLES = ("accounts", "bets", "chain_events", "ledger_entries", "monitor_cursors", "odds", "quotes")
 """The tables every deposit, bet, odds move and applied log writes to; `db_lock` locks them on PostgreSQL."""
-REORG_FILLER_ACCOUNT = 9
-"""Dev account whose empty transfer makes the first replacement block differ from the block it replaces."""
+REORG_FILLER_ACCOUNT = 8
+"""Dev account whose empty transfer makes the first replacement block differ from the block it
+replaces; no role, actor or other fault uses it. NOTE: on an external node it must hold ether."""
+FILLER_GAS = 21_000
 REORG_ATTEMPTS = 3
 CONTROL_TIMEOUT_SECONDS = 10.0
 CONTROL_ATTEMPTS = 3
@@ -202,23 +204,29 @@ def reorg(w3: Web3, depth: int) -> tuple[int, int, int]:
     """Replace the latest `depth` blocks with new ones that contain the same transactions.
 
     An empty transfer from a spare dev account is added to the first new block, so every new
-    block gets a new hash. Return the first replaced block, the number of blocks and the
-    number of transactions that were mined again.
+    block gets a new hash. That account's transfers from earlier reorgs move to the first
+    block too, ahead of the new one, so its nonces stay in order. Return the first replaced
+    block, the number of blocks and the number of transactions that were mined again.
     """
-    filler = dev_account(REORG_FILLER_ACCOUNT).address
+    filler = dev_account(REORG_FILLER_ACCOUNT)
     for attempt in range(1, REORG_ATTEMPTS + 1):
         head = w3.eth.block_number
         depth = min(depth, head)
         first = head - depth + 1
         blocks = [w3.eth.get_block(number, full_transactions=True) for number in range(first, head + 1)]
-        pairs: list[list[Any]] = [
-            ["0x" + raw_transaction(tx).hex(), offset] for offset, block in enumerate(blocks) for tx in block["transactions"]
-        ]
-        pairs.append([{"from": filler, "to": filler, "value": "0x0"}, 0])
+        platform_pairs: list[list[Any]] = []
+        filler_pairs: list[list[Any]] = []
+        for offset, block in enumerate(blocks):
+            for tx in block["transactions"]:
+                if tx["from"] == filler.address:
+                    filler_pairs.append(["0x" + raw_transaction(tx).hex(), 0])
+                else:
+                    platform_pairs.append(["0x" + raw_transaction(tx).hex(), offset])
+        pairs = platform_pairs + filler_pairs + [["0x" + _signed_filler(w3, filler).hex(), 0]]
         response = w3.provider.make_request("anvil_reorg", [depth, pairs])  # type: ignore[arg-type]
         if "error" not in response:
             _check_replaced(w3, first, blocks[0]["hash"])
-            return first, depth, len(pairs) - 1
+            return first, depth, len(platform_pairs)
         # A block mined between the reads and the reorg shifts the replaced range. The node
         # then sends the oldest block's transactions again while they are still canonical,
         # rejects them and keeps its chain, so the latest blocks are read again.
@@ -227,6 +235,21 @@ def reorg(w3: Web3, depth: int) -> tuple[int, int, int]:
         f"anvil_reorg of depth {depth} failed {REORG_ATTEMPTS} times (last error: {response['error']}); "
         "blocks may have kept coming between reading the latest blocks and the reorg"
     )
+
+
+def _signed_filler(w3: Web3, filler: Any) -> bytes:
+    """Sign an empty transfer to itself, with the nonce after every transfer it has mined."""
+    tx = {
+        "type": 2,
+        "chainId": w3.eth.chain_id,
+        "nonce": w3.eth.get_transaction_count(filler.address, "latest"),
+        "to": filler.address,
+        "value": 0,
+        "gas": FILLER_GAS,
+        "maxFeePerGas": w3.eth.gas_price * 2,
+        "maxPriorityFeePerGas": 0,
+    }
+    return bytes(filler.sign_transaction(tx).raw_transaction)
 
 
 def _check_replaced(w3: Web3, first: int, old_hash: bytes) -> None:
