@@ -1,6 +1,6 @@
 """A simulated Redis outage: the cache falls back instead of failing, and writes what it missed afterwards.
 
-Every cache test runs on fakeredis and on the real Redis at 127.0.0.1:6379 in database 8,
+Every cache test runs on fakeredis and on the real Redis at 127.0.0.1:6379 in database 10,
 which these tests own. The real-Redis cases are skipped when that server is unreachable.
 The real server keeps running, because the outage is injected in the client.
 """
@@ -29,7 +29,7 @@ from wagerlab.platform.db import AuthToken, User, read_session, write_session
 from wagerlab.platform.errors import ServiceUnavailableError
 from wagerlab.platform.quotes import WallClock
 
-REAL_REDIS_URL = "redis://127.0.0.1:6379/8"
+REAL_REDIS_URL = "redis://127.0.0.1:6379/10"
 OUTAGE_SECONDS = 1
 RECOVERY_TIMEOUT_SECONDS = 10.0
 
@@ -59,7 +59,7 @@ async def _real_redis_available() -> bool:
     client = redis.asyncio.from_url(REAL_REDIS_URL, socket_connect_timeout=1)
     try:
         await client.ping()
-        await client.flushdb()  # database 8 belongs to these tests alone
+        await client.flushdb()  # database 10 belongs to these tests alone
         return True
     except (redis.exceptions.ConnectionError, OSError):
         return False
