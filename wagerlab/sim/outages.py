@@ -174,6 +174,7 @@ def redis_outage(config: PlatformConfig, seconds: int) -> str:
     url = f"http://{config.host}:{config.api_port}/api/admin/cache-outage"
     headers = {"Authorization": f"Bearer {config.admin_token}"}
     with httpx.Client(timeout=CONTROL_TIMEOUT_SECONDS) as client:
+        overlapping = client.get(url, headers=headers).json().get("active", False)
         response = client.post(url, json={"seconds": seconds}, headers=headers)
         if response.status_code != 200:
             raise OutageError(f"the api rejected the cache outage: {response.status_code} {response.text[:300]}")
@@ -181,8 +182,9 @@ def redis_outage(config: PlatformConfig, seconds: int) -> str:
         time.sleep(seconds)
         after = _outage_report(client, url, headers)
     done = {name: after[name] - before[name] for name in ("odds_fallbacks", "token_fallbacks", "replayed_invalidations", "replayed_tokens")}
+    extended = ", extending an outage already in progress, so the counts overlap with it" if overlapping else ""
     return (
-        f"the api's cache ({after['backend']}) was unreachable for {seconds} s: {done['odds_fallbacks']} odds reads "
+        f"the api's cache ({after['backend']}) was unreachable for {seconds} s{extended}: {done['odds_fallbacks']} odds reads "
         f"and {done['token_fallbacks']} token checks or stores fell back, then {done['replayed_invalidations']} odds "
         f"changes and {done['replayed_tokens']} tokens were written to it"
     )
