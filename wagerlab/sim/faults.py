@@ -1,4 +1,7 @@
-"""Faults a scenario injects between phases, each recorded in the report.
+"""Faults a scenario injects after a phase or halfway through one, each recorded in the report.
+
+The faults that hold for seconds, and the reorg of the platform's own blocks, live in
+`wagerlab.sim.outages`; this module maps every `[[faults]]` kind to its injector.
 
 `double_credit` edits the database behind the platform's back: it credits the first
 applied deposit a second time, with balanced ledger legs, as a monitor that applied one
@@ -11,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
