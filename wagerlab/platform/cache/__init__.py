@@ -315,9 +315,11 @@ class PlatformCache:
 
     async def _write_missed(self) -> None:
         """Write the odds changes and tokens Redis missed while it was unreachable."""
-        for market_id, (version, changed_at) in list(self._missed_changes.items()):
-            await self._announce_change(market_id, version, changed_at)
-            del self._missed_changes[market_id]
+        for market_id, change in list(self._missed_changes.items()):
+            await self._announce_change(market_id, *change)
+            # A newer change that failed while this one was sent stays for the next round.
+            if self._missed_changes.get(market_id) == change:
+                del self._missed_changes[market_id]
             self.stats.replayed_invalidations += 1
         for token_digest, (user_id, expires_at) in list(self._unsaved_tokens.items()):
             remaining = expires_at - time.time()
