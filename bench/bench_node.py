@@ -213,7 +213,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         process = start_node(Path(folder) / "ready.json")
-        anvil = start_anvil(args.anvil) if args.anvil else None
+        skip_anvil = not args.anvil or args.anvil.lower() == "none"
+        anvil = None if skip_anvil else start_anvil(args.anvil)
         try:
             urls = json.loads((Path(folder) / "ready.json").read_text())
             if anvil is not None:
