@@ -255,3 +255,21 @@ def test_login_stores_token_row(client: TestClient, db: tuple[str, Engine]) -> N
     assert sorted(row.digest for row in rows) == sorted([token_digest(first), token_digest(second)])
     assert all(row.expires_at > now_ms() for row in rows)
     assert all(row.user_id == user_id for row in rows)
+
+
+async def test_newer_missed_change_survives_replay() -> None:
+    node = PlatformCache(fakeredis.FakeAsyncRedis(), odds_ttl_seconds=30, token_ttl_seconds=60, strategy="ttl-broadcast")
+    node._missed_changes[1] = (2, 1_000)
+    sent: list[tuple[int, int | None, int]] = []
+
+    async def announce(market_id: int, version: int | None, changed_at: int) -> None:
+        sent.append((market_id, version, changed_at))
+        # A newer change of the same market fails while this one is being written.
+        node._missed_changes[1] = (3, 2_000)
+
+    node._announce_change = announce  # type: ignore[method-assign]
+    await node._write_missed()
+    await node.close()
+
+    assert sent == [(1, 2, 1_000)]
+    assert node._missed_changes == {1: (3, 2_000)}
