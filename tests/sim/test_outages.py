@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from web3.types import RPCEndpoint, RPCResponse
 from wagerlab.chain.accounts import dev_account
 from wagerlab.chain.errors import NodeError
 from wagerlab.chain.node import Node
+from wagerlab.platform.db import ChainEvent, create_tables, make_engine, write_session
 from wagerlab.sim import outages
 from wagerlab.sim.outages import OutageError, RetryInternalErrors, raw_transaction, reorg
 
@@ -192,3 +195,31 @@ def test_node_control_dropped_every_time_raises() -> None:
         outages.node_control(Web3(provider), "wagerlab_setFaults", [{}])
 
     assert provider.requests == outages.CONTROL_ATTEMPTS
+
+
+def test_db_lock_holds_writers_until_released(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    create_tables(engine)
+    event = ChainEvent(chain_id=1, tx_hash="0x" + "11" * 32, log_index=0, block_number=1, block_hash="0x" + "22" * 32, event="Deposited", monitor="deposits", args={})
+    lock_taken = threading.Event()
+
+    def write_during_lock() -> None:
+        lock_taken.wait()
+        with write_session(engine) as session:
+            session.add(event)
+
+    writer = threading.Thread(target=write_during_lock)
+    writer.start()
+    sleep = outages.time.sleep
+
+    def start_writer_then_sleep(seconds: float) -> None:
+        lock_taken.set()
+        sleep(seconds)
+
+    monkeypatch.setattr(outages.time, "sleep", start_writer_then_sleep)
+    detail = outages.db_lock(engine, 1)
+    writer.join(timeout=30)
+
+    assert "contained 0 applied logs when it was taken and 0 when it was released" in detail
+    assert not writer.is_alive()
+    assert outages.applied_event_count(engine) == 1

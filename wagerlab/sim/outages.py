@@ -137,6 +137,8 @@ def db_lock(engine: Engine, seconds: int) -> str:
         how = _hold_sqlite_lock(str(engine.url.database), hold)
     else:
         how = _hold_postgresql_lock(engine, hold)
+    if counts[0] != counts[1]:
+        raise OutageError(f"the applied logs went from {counts[0]} to {counts[1]} while {how} was held; a writer got past the lock")
     return (
         f"held {how} for {seconds} s; the database contained {counts[0]} applied logs when it was taken "
         f"and {counts[1]} when it was released"
