@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from wagerlab.cli import main
-from wagerlab.platform.gateway.forensics import ForensicLog
+from wagerlab.platform.gateway.forensics import ForensicLog, ForensicLogError, verify_chain
 
 
 @pytest.fixture
@@ -53,3 +53,25 @@ def test_forensics_cli_rejects_broken_chain(log_path: Path, capsys: pytest.Captu
     assert code == 1
     assert entries == []
     assert "entry 2 does not follow entry 1" in err
+
+
+def test_torn_last_entry_set_aside(log_path: Path) -> None:
+    complete = log_path.read_bytes()
+    log_path.write_bytes(complete + b'{"seq":4,"at":400.0,"ip":"192.0.')
+
+    log = ForensicLog(log_path)
+    entry = log.append({"at": 500.0, "ip": "192.0.2.3", "account": None, "path": "/api/odds"})
+
+    assert entry["seq"] == 4
+    assert log_path.read_bytes().startswith(complete)
+    assert verify_chain(log_path) == 4
+    torn = log_path.with_name(log_path.name + ".torn")
+    assert torn.read_bytes() == b'{"seq":4,"at":400.0,"ip":"192.0.\n'
+
+
+def test_broken_middle_line_still_rejected(log_path: Path) -> None:
+    lines = log_path.read_bytes().splitlines(keepends=True)
+    log_path.write_bytes(lines[0] + b"not json\n" + lines[2])
+
+    with pytest.raises(ForensicLogError, match="line 2 is not JSON"):
+        ForensicLog(log_path)

@@ -86,7 +86,33 @@ class ForensicLog:
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._set_aside_torn_tail()
         self._seq, self._prev = self._tail()
+
+    def _set_aside_torn_tail(self) -> None:
+        """Move a last line without its newline, left by a process killed mid-write, to a sidecar file.
+
+        Every complete entry ends with a newline, so bytes after the last newline are a write
+        that never finished. They move to `PATH.torn` (appended, so earlier torn tails stay)
+        and the log is cut back to its last complete entry, which the chain continues from.
+        A broken line before the last newline is still an alteration that `read_entries` reports.
+        """
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        if not data or data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        torn = self.path.with_name(self.path.name + ".torn")
+        with torn.open("ab") as sidecar:
+            sidecar.write(data[keep:] + b"\n")
+        with self.path.open("r+b") as log:
+            log.truncate(keep)
+        logger.warning(
+            "forensic log %s ended in an unfinished entry of %d bytes (a process stopped mid-write); moved it to %s",
+            self.path, len(data) - keep, torn,
+        )  # fmt: skip
 
     def _tail(self) -> tuple[int, str]:
         last: dict[str, Any] | None = None
