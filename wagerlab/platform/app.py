@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import uvicorn
 from eth_account import Account
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
@@ -61,6 +63,13 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"error": "service_unavailable", "detail": detail, "field": None}, status_code=503)
 
 
+async def _cache_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Return 503 when Redis cannot be reached on a path that has no fallback without it."""
+    logger.error("%s %s failed on Redis: %s", request.method, request.url.path, exc)
+    detail = f"the cache is unreachable ({type(exc).__name__}: {exc}); try again in a few seconds"
+    return JSONResponse({"error": "service_unavailable", "detail": detail, "field": None}, status_code=503)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     body = {"error": "internal_error", "detail": f"internal error: {type(exc).__name__}; see the service log", "field": None}
@@ -71,6 +80,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     PlatformError: _platform_error,
     HTTPException: _http_error,
     OperationalError: _database_unavailable,
+    RedisConnectionError: _cache_unavailable,
+    RedisTimeoutError: _cache_unavailable,
     Exception: _unexpected_error,
 }
 

@@ -47,6 +47,8 @@ class GatewayContext:
     upstreams: list[Upstream]
     retries: RetryQueue
     monitor: ContractMonitor | None = None
+    unlimited_requests: int = 0
+    """Requests let through without limits since Redis became unreachable; 0 while it is reachable."""
 
     def upstream_for(self, path: str) -> Upstream | None:
         for upstream in self.upstreams:

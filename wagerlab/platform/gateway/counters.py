@@ -8,7 +8,13 @@ interpreter unless `lupa` is installed, which is why this does not use a script.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+REDIS_UNREACHABLE: Final = (RedisConnectionError, RedisTimeoutError)
+"""The errors of a Redis that cannot be reached, as opposed to a command Redis rejected."""
 
 
 class GatewayRedis(Protocol):

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -20,10 +21,12 @@ from wagerlab.platform.errors import (
     AuthenticationError,
     NotFoundError,
     PlatformError,
+    ServiceUnavailableError,
     ValidationError,
 )
 from wagerlab.platform.gateway.client_ip import client_ip
 from wagerlab.platform.gateway.context import GatewayContext, Upstream, gateway_context
+from wagerlab.platform.gateway.counters import REDIS_UNREACHABLE
 from wagerlab.platform.gateway.errors import RateLimitedError, UpstreamUnavailableError
 from wagerlab.platform.gateway.retry import RetryJob, is_retryable, replay_headers
 from wagerlab.platform.jsonbody import UnacceptableJson, parse_json_body
@@ -44,6 +47,7 @@ LOGGED_HEADERS = ("authorization", "user-agent", "x-forwarded-for", "content-typ
 QUOTE_FIELDS = frozenset({"signature", "stake", "raw_transaction.from"})
 """Besides `quote.*`, the bet fields whose rejection means a quote was misused."""
 RULE_INVALID_QUOTE = "invalid_quote"
+RULE_LIMITS_UNAVAILABLE = "limits_unavailable"
 
 
 class RequestRecord:
@@ -153,11 +157,8 @@ async def handle(request: Request) -> Response:
 
 
 async def _guarded(ctx: GatewayContext, request: Request, ip: str, body: bytes, record: RequestRecord) -> tuple[Response, str]:
-    await ctx.requests.check_ip(ip)
-    account = await account_of(ctx, request, body)
+    account = await _apply_limits(ctx, request, ip, body)
     record.fields["account"] = account
-    if account is not None and request.url.path != LOGIN_PATH:
-        await ctx.requests.check_account(account)
 
     upstream = ctx.upstream_for(request.url.path)
     if upstream is None:
@@ -170,22 +171,68 @@ async def _guarded(ctx: GatewayContext, request: Request, ip: str, body: bytes, 
     return await _forward_or_queue(ctx, request, upstream, ip, body)
 
 
+async def _apply_limits(ctx: GatewayContext, request: Request, ip: str, body: bytes) -> str | None:
+    """Apply the per-IP and per-account limits and return the account the request acts for.
+
+    The limits are counted in Redis. While Redis is unreachable the request goes on without
+    them (fail open), so an outage of the counters does not stop trading. Logins fail closed
+    instead, in `_login`, because their failures could not be counted.
+    """
+    try:
+        await ctx.requests.check_ip(ip)
+        account = await account_of(ctx, request, body)
+        if account is not None and request.url.path != LOGIN_PATH:
+            await ctx.requests.check_account(account)
+    except REDIS_UNREACHABLE as err:
+        await _limits_unavailable(ctx, request, ip, err)
+        return _json_field(body, "username") if request.url.path == LOGIN_PATH else None
+    if ctx.unlimited_requests:
+        logger.warning("gateway: Redis is reachable again; %d requests passed without rate limits meanwhile", ctx.unlimited_requests)
+        ctx.unlimited_requests = 0
+    return account
+
+
+async def _limits_unavailable(ctx: GatewayContext, request: Request, ip: str, err: Exception) -> None:
+    """Log and alert once when Redis becomes unreachable, then count the requests let through."""
+    ctx.unlimited_requests += 1
+    if ctx.unlimited_requests > 1:
+        return
+    detail = f"Redis is unreachable ({type(err).__name__}: {err}); requests pass without rate limits and logins are rejected until it is back"
+    logger.warning("gateway: %s (first: %s %s from %s)", detail, request.method, request.url.path, ip)
+    await ctx.alert(RULE_LIMITS_UNAVAILABLE, AlertSeverity.CRITICAL, detail)
+
+
 async def _login(ctx: GatewayContext, request: Request, upstream: Upstream, ip: str, username: str, body: bytes) -> tuple[Response, str]:
-    await ctx.logins.begin(username)
+    try:
+        await ctx.logins.begin(username)
+    except REDIS_UNREACHABLE as err:
+        logger.warning("gateway: login of %r from %s rejected because Redis is unreachable: %s", username, ip, err)
+        raise ServiceUnavailableError(
+            "login is unavailable while the gateway cannot reach Redis to count failed attempts: retry in a few seconds;"
+            " tokens already issued keep working"
+        ) from err
     try:
         response = await forward(upstream, request.method, request.url.path, request.url.query, _forward_headers(request, ip), body)
     except BaseException:
-        await ctx.logins.released(username)
+        await _count_login(ctx.logins.released(username), username)
         raise
     if response.status_code == 200:
-        await ctx.logins.succeeded(username)
-        await _remember_token(ctx, response, username)
+        await _count_login(ctx.logins.succeeded(username), username)
+        await _count_login(_remember_token(ctx, response, username), username)
         return to_response(response), "login_succeeded"
     if response.status_code == 401:
-        await ctx.logins.failed(username, ip)
+        await _count_login(ctx.logins.failed(username, ip), username)
         return to_response(response), "login_failed"
-    await ctx.logins.released(username)
+    await _count_login(ctx.logins.released(username), username)
     return to_response(response), "forwarded"
+
+
+async def _count_login(update: Awaitable[None], username: str) -> None:
+    """Await a login counter update. The api has already responded, so a Redis error only loses the count."""
+    try:
+        await update
+    except REDIS_UNREACHABLE as err:
+        logger.warning("gateway: login counters of %r not updated, Redis is unreachable: %s", username, err)
 
 
 async def _remember_token(ctx: GatewayContext, response: httpx.Response, username: str) -> None:
@@ -222,7 +269,12 @@ async def _report_quote_rejection(ctx: GatewayContext, response: httpx.Response,
         return
     if not (field.startswith("quote.") or field in QUOTE_FIELDS):
         return
-    if await ctx.counters.set_flag(f"quote-alert:{ip}", field, ctx.limits.window_seconds):
+    try:
+        first_in_window = await ctx.counters.set_flag(f"quote-alert:{ip}", field, ctx.limits.window_seconds)
+    except REDIS_UNREACHABLE as err:
+        logger.warning("gateway: Redis is unreachable, alerting on every rejected quote from %s: %s", ip, err)
+        first_in_window = True
+    if first_in_window:
         detail = f"a bet from {ip} was rejected for {field}: {response.json().get('detail')}"
         await ctx.alert(RULE_INVALID_QUOTE, AlertSeverity.WARNING, detail)
 
