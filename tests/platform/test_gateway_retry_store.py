@@ -15,7 +15,8 @@ from test_gateway import signed_transaction
 
 from wagerlab.platform.db import GatewayRetry, RetryStatus, write_session
 from wagerlab.platform.gateway import build_gateway_app, retry_store
-from wagerlab.platform.gateway.retry import replay_headers
+from wagerlab.platform.gateway.limits import GatewayLimits
+from wagerlab.platform.gateway.retry import RetryJob, RetryQueue, replay_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -193,3 +194,61 @@ def test_replay_headers_keep_only_needed() -> None:
     headers = {"authorization": "Bearer t", "content-type": "application/json", "cookie": "a=b", "x-forwarded-for": "192.0.2.1", "accept": "*/*"}
 
     assert replay_headers(headers) == {"authorization": "Bearer t", "content-type": "application/json", "x-forwarded-for": "192.0.2.1"}
+
+
+def _queued_row(key: str) -> GatewayRetry:
+    return GatewayRetry(key=key, method="POST", path="/api/bets", headers={"authorization": "Bearer t"}, body=b"{}")
+
+
+async def test_failed_finish_keeps_sent_row(tmp_path: Path) -> None:
+    harness = make_gateway(tmp_path, security=FAST_RETRIES)
+    key = "0x" + "ab" * 32
+    retry_store.insert_or_load(harness.engine, _queued_row(key))
+
+    retry_store.finish(harness.engine, key, RetryStatus.SENT, attempts=2, last_error=None, response_status=202, response={"tx_id": "t-1"})
+    returned = retry_store.finish(harness.engine, key, RetryStatus.FAILED, attempts=8, last_error="ConnectError: down", response_status=None, response=None)
+    row = retry_store.load(harness.engine, key)
+
+    assert returned is not None
+    assert returned.status is RetryStatus.SENT
+    assert row is not None
+    assert row.status is RetryStatus.SENT
+    assert row.attempts == 2
+    assert row.response_status == 202
+    assert row.response == {"tx_id": "t-1"}
+    assert "authorization" not in row.headers
+
+
+async def test_failed_finish_replaces_queued_row(tmp_path: Path) -> None:
+    harness = make_gateway(tmp_path, security=FAST_RETRIES)
+    key = "0x" + "cd" * 32
+    retry_store.insert_or_load(harness.engine, _queued_row(key))
+
+    returned = retry_store.finish(harness.engine, key, RetryStatus.FAILED, attempts=8, last_error="ConnectError: down", response_status=None, response=None)
+
+    assert returned is not None
+    assert returned.status is RetryStatus.FAILED
+    assert returned.last_error == "ConnectError: down"
+    assert retry_store.finish(harness.engine, "0x" + "ef" * 32, RetryStatus.SENT, attempts=1, last_error=None, response_status=202, response={}) is None
+
+
+async def test_job_sent_by_other_gateway_not_failed(tmp_path: Path) -> None:
+    harness = make_gateway(tmp_path, upstream=StandInApi(down=True), security=FAST_RETRIES)
+    key = "0x" + "12" * 32
+
+    async def send_after_other_gateway(job: RetryJob) -> httpx.Response:
+        # Another gateway on the database sends the job while this one still finds the api down.
+        retry_store.finish(harness.engine, job.key, RetryStatus.SENT, attempts=1, last_error=None, response_status=202, response={"tx_id": "t-2"})
+        raise httpx.ConnectError("api down")
+
+    limits = GatewayLimits.from_overrides({**FAST_RETRIES, "retry_attempts": 2})
+    queue = RetryQueue(send_after_other_gateway, limits, harness.engine)
+    job = await queue.enqueue(RetryJob(key=key, method="POST", path="/api/bets", headers={}, body=b"{}"))
+    await asyncio.wait_for(job.done.wait(), timeout=10)
+    row = retry_store.load(harness.engine, key)
+
+    assert job.status is RetryStatus.SENT
+    assert job.response_status == 202
+    assert job.response == {"tx_id": "t-2"}
+    assert row is not None
+    assert row.status is RetryStatus.SENT

@@ -22,9 +22,13 @@ the bettor's own wallet key. The token expires after the api's
 token is never stored: a request carrying it is not queued. Neither the header nor the
 token appears in any log line.
 
-NOTE: several gateways on one database each resume every queued row at start, so a job
-may be sent once per gateway. The idempotency key keeps that to one bet, but the jobs are
-not shared out between the gateways.
+Several gateways on one database (`wagerlab up --nodes N`) each resume every queued row
+at start, so a job may be sent once per gateway. The idempotency key keeps that to one
+bet: the later sends get the first `tx_id` back. A gateway that runs out of sends while
+another one sent the job takes the stored `sent` outcome instead of marking it failed.
+
+NOTE: the jobs are not shared out between the gateways, so each one sends every resumed
+job and the api receives up to one relay of it per gateway.
 """
 
 from __future__ import annotations
@@ -207,7 +211,8 @@ class RetryQueue:
             logger.info("sent %s (key %s) on attempt %d: %d", job.path, job.key, job.attempts, response.status_code)
             return
         await self._finish(job, RetryStatus.FAILED, None)
-        logger.warning("gave up on %s %s (key %s) after %d sends: %s", job.method, job.path, job.key, job.attempts, job.last_error)
+        if job.status is RetryStatus.FAILED:
+            logger.warning("gave up on %s %s (key %s) after %d sends: %s", job.method, job.path, job.key, job.attempts, job.last_error)
 
     async def _store_attempt(self, job: RetryJob) -> None:
         try:
@@ -226,7 +231,7 @@ class RetryQueue:
                 job.response = response.text
         job.headers.pop("authorization", None)
         try:
-            await asyncio.to_thread(
+            stored = await asyncio.to_thread(
                 retry_store.finish,
                 self.engine,
                 job.key,
@@ -240,6 +245,10 @@ class RetryQueue:
             # The row stays queued, so a restarted gateway sends the job again. The
             # idempotency key makes that send return the first response.
             logger.exception("storing the %s status of retry %s failed", status.value, job.key)
+        else:
+            if stored is not None and stored.status is RetryStatus.SENT and status is RetryStatus.FAILED:
+                job.status, job.response_status, job.response = RetryStatus.SENT, stored.response_status, stored.response
+                logger.info("retry %s ran out of sends here, but another gateway sent it: %s", job.key, stored.response_status)
         job.done.set()
 
     async def close(self) -> None:

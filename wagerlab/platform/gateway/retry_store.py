@@ -57,17 +57,25 @@ def record_attempt(engine: Engine, key: str, attempts: int, last_error: str | No
 
 def finish(
     engine: Engine, key: str, status: RetryStatus, *, attempts: int, last_error: str | None, response_status: int | None, response: Any
-) -> None:
-    """Store a job's final status, sends and response, and drop its stored Authorization header."""
+) -> GatewayRetry | None:
+    """Store a job's final status, sends and response, and drop its stored Authorization header.
+
+    Return the row as stored, or None when no row has the key. Several gateways on one
+    database may each send a resumed job, so a `failed` status never replaces a `sent`
+    one that another gateway stored: the row stays `sent` and is returned unchanged.
+    """
     with write_session(engine) as session:
-        stored = session.get(GatewayRetry, key)
+        # FOR UPDATE makes PostgreSQL order two gateways finishing one key; SQLite's write lock already does.
+        stored = session.get(GatewayRetry, key, with_for_update=True)
         if stored is None:
-            return
-        stored.status, stored.attempts, stored.last_error = status, attempts, last_error
-        stored.response_status, stored.response = response_status, response
-        stored.headers = {name: value for name, value in stored.headers.items() if name != "authorization"}
-        stored.updated_at = now_ms()
-        session.add(stored)
+            return None
+        if not (status is RetryStatus.FAILED and stored.status is RetryStatus.SENT):
+            stored.status, stored.attempts, stored.last_error = status, attempts, last_error
+            stored.response_status, stored.response = response_status, response
+            stored.headers = {name: value for name, value in stored.headers.items() if name != "authorization"}
+            stored.updated_at = now_ms()
+            session.add(stored)
+        return GatewayRetry(**stored.model_dump())
 
 
 def load_queued(engine: Engine) -> list[GatewayRetry]:
