@@ -129,3 +129,11 @@ def test_verbose_option(command: list[str]) -> None:
     assert parser.parse_args(command).verbose is False
     assert parser.parse_args([*command, "-v"]).verbose is True
     assert parser.parse_args([*command, "--verbose"]).verbose is True
+
+
+@pytest.mark.parametrize("service", ["api", "chainapi", "monitors", "stream"])
+def test_no_contract_monitor_gateway_only(service: str, config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["serve", service, "--config", str(config_path), "--no-contract-monitor"])
+
+    assert code == EXIT_INVALID_SCENARIO
+    assert f"--no-contract-monitor applies to the gateway only, not to {service}" in capsys.readouterr().err

@@ -175,6 +175,9 @@ def _cmd_chain(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     _configure_logging(args.log_level)
+    if args.no_contract_monitor and args.service != "gateway":
+        print(f"wagerlab: --no-contract-monitor applies to the gateway only, not to {args.service}: drop the option", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
     config = _load_config(args)
     if config is None:
         return EXIT_INVALID_SCENARIO
@@ -193,7 +196,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     elif args.service == "gateway":
         from wagerlab.platform.gateway import run_gateway
 
-        run_gateway(config)
+        run_gateway(config, contract_monitor=not args.no_contract_monitor)
     else:
         from wagerlab.platform.monitors import run_monitors
 
@@ -464,6 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run one platform service")
     serve.add_argument("service", choices=["api", "chainapi", "monitors", "stream", "gateway"])
+    serve.add_argument(
+        "--no-contract-monitor",
+        action="store_true",
+        help="gateway only: run without the contract monitor, as every gateway but one does when several share a chain and a database",
+    )
     _add_config_options(serve, log_level="info")
     serve.set_defaults(handler=_cmd_serve)
 

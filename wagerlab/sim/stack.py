@@ -96,6 +96,16 @@ class ManagedProcess:
                 logger.warning("starting %s again", self.name)
                 self.start()
 
+    def restart_if_exited(self) -> tuple[int, int] | None:
+        """Start the process again if it has exited; return its old pid and exit code, or None while it runs."""
+        with self._lock:
+            code = self.exit_code()
+            if self._process is None or code is None:
+                return None
+            old_pid = self._process.pid
+            self.start()
+        return old_pid, code
+
     def ensure_running(self) -> None:
         with self._lock:
             code = self.exit_code()

@@ -60,7 +60,10 @@ async def watch_contract(request: Request) -> JSONResponse:
     _require_admin(request)
     monitor = gateway_context(request).monitor
     if monitor is None:
-        raise NotFoundError("the contract monitor is off in this gateway")
+        raise NotFoundError(
+            "the contract monitor is off in this gateway: send the request to the gateway that runs it "
+            "(the first gateway that `wagerlab up` prints)"
+        )
     body = await read_json_object(request)
     address = require_address(body, "address")
     name = require_str(body, "contract", max_length=100)

@@ -152,8 +152,8 @@ def _monitor(config: PlatformConfig, engine: Engine, alert: AlertSink, limits: G
     return ContractMonitor(config, engine, alert, settings)
 
 
-def run_gateway(config: PlatformConfig) -> None:
+def run_gateway(config: PlatformConfig, *, contract_monitor: bool = True) -> None:
     """Serve the gateway on config.host and config.gateway_port until interrupted."""
-    app = build_gateway_app(config)
+    app = build_gateway_app(config, contract_monitor=contract_monitor)
     logger.info("gateway starting on http://%s:%s", config.host, config.gateway_port)
     uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.gateway_port, log_level="info", access_log=False)).run()
