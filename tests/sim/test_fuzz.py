@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wagerlab.sim.faults import FAULT_OPTIONS
-from wagerlab.sim.fuzz import FuzzError, fuzz, parse_faults, parse_seeds
+from wagerlab.sim.fuzz import FuzzError, fuzz, parse_faults, parse_seeds, replay_command
 from wagerlab.sim.generate import generate_scenario, scenario_size, scenario_to_toml, shrink_candidates
 from wagerlab.sim.runner import RunResult
 from wagerlab.sim.scenario import Scenario, load_scenario
@@ -134,3 +134,19 @@ def test_fuzz_replay_reproduces_trace_digest(tmp_path: Path) -> None:
     assert first.ok, first.seeds[0].failed
     assert replay.ok, replay.seeds[0].failed
     assert first.seeds[0].trace_digest == replay.seeds[0].trace_digest
+
+
+def test_replay_command_keeps_planted_bug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WAGERLAB_PLANT_BUG", "cursor_before_apply")
+
+    command = replay_command(7, ["ws_drop"], tmp_path)
+
+    assert command == f"WAGERLAB_PLANT_BUG=cursor_before_apply wagerlab fuzz --seeds 7..7 --faults ws_drop --out {tmp_path}"
+
+
+def test_replay_command_without_planted_bug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("WAGERLAB_PLANT_BUG", raising=False)
+
+    command = replay_command(7, ["ws_drop"], tmp_path)
+
+    assert command.startswith("wagerlab fuzz --seeds 7..7")

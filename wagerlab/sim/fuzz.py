@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ CORRUPTING_FAULTS = frozenset({"double_credit", "bet_stake_edit"})
 because a run with one of them is expected to fail unless reconciliation repairs it."""
 
 MAX_SHRINK_RUNS = 8
+PLANT_BUG_VARIABLE = "WAGERLAB_PLANT_BUG"
+"""The variable that plants a known monitor bug (see the monitors' base module), kept in replay commands."""
 
 
 class FuzzError(Exception):
@@ -84,8 +87,11 @@ class FuzzSummary:
 
 
 def replay_command(seed: int, faults: list[str], out_dir: Path) -> str:
+    """Return the command that replays `seed`, with the planted bug's variable when it is set."""
     fault_list = ",".join(faults) if faults else '""'
-    return f"wagerlab fuzz --seeds {seed}..{seed} --faults {fault_list} --out {out_dir}"
+    planted = os.environ.get(PLANT_BUG_VARIABLE, "")
+    prefix = f"{PLANT_BUG_VARIABLE}={shlex.quote(planted)} " if planted else ""
+    return f"{prefix}wagerlab fuzz --seeds {seed}..{seed} --faults {fault_list} --out {out_dir}"
 
 
 Runner = Callable[[Scenario, int, Path], RunResult]
