@@ -241,6 +241,35 @@ def test_call_revert_carries_data(target: Target) -> None:
     assert error["data"][10:74] == _word(42)
 
 
+def test_send_transaction_gas_below_intrinsic(target: Target) -> None:
+    sender = target.result("eth_accounts")[0]
+    tx = {"from": sender, "to": dev_account(65).address, "value": "0x1", "gas": "0x1"}
+
+    error = target.call("eth_sendTransaction", tx)["error"]
+
+    assert error["code"] == -32000
+    assert "intrinsic gas too low" in error["message"]
+
+
+def test_send_transaction_without_sender(target: Target) -> None:
+    first_account = target.result("eth_accounts")[0]
+
+    receipt = target.receipt(target.result("eth_sendTransaction", {"to": dev_account(65).address, "value": "0x1"}))
+
+    assert receipt["status"] == "0x1"
+    assert receipt["from"].lower() == first_account.lower()
+
+
+def test_send_transaction_dynamic_fee_type(target: Target) -> None:
+    sender = target.result("eth_accounts")[0]
+    tx = {"from": sender, "to": dev_account(65).address, "value": "0x1", "type": "0x2"}
+
+    receipt = target.receipt(target.result("eth_sendTransaction", tx))
+
+    assert receipt["type"] == "0x2"
+    assert target.result("eth_getTransactionByHash", receipt["transactionHash"])["type"] == "0x2"
+
+
 def test_estimate_gas_revert(target: Target) -> None:
     data = "0x" + _selector("rejectString()")
 
@@ -535,6 +564,47 @@ def test_auto_impersonate(target: Target) -> None:
 )
 def test_impersonation_invalid_params(target: Target, method: str, params: list[Any]) -> None:
     assert target.call(method, *params)["error"]["code"] == -32602
+
+
+def test_address_case_and_checksum(target: Target) -> None:
+    # Neither node checks EIP-55 checksums, so a mixed-case address with a wrong checksum
+    # names the same account as its lowercase and its checksummed spelling.
+    checksummed = "0x52908400098527886E0F7030069857D2E4169EE7"
+    wrong_checksum = "0x52908400098527886E0F7030069857D2E4169Ee7"
+    target.result("anvil_setBalance", wrong_checksum, hex(10**18))
+
+    assert target.result("anvil_impersonateAccount", wrong_checksum) is None
+    for spelling in (checksummed, wrong_checksum, checksummed.lower()):
+        assert target.result("eth_getBalance", spelling, "latest") == hex(10**18)
+    receipt = target.receipt(target.result("eth_sendTransaction", {"from": checksummed.lower(), "to": checksummed}))
+    assert receipt["from"].lower() == checksummed.lower()
+    assert target.result("anvil_stopImpersonatingAccount", checksummed) is None
+    assert target.call("eth_sendTransaction", {"from": wrong_checksum, "to": checksummed})["error"]["code"] == -32602
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("eth_chainId", ["extra"]),
+        ("eth_blockNumber", [1, 2]),
+        ("evm_snapshot", [1]),
+        ("eth_getBalance", [dev_account(1).address, "latest", "extra"]),
+        ("eth_getTransactionCount", [dev_account(1).address, "latest", 1]),
+        ("anvil_impersonateAccount", [dev_account(1).address, "extra"]),
+    ],
+)
+def test_extra_params_rejected(target: Target, method: str, params: list[Any]) -> None:
+    assert target.call(method, *params)["error"]["code"] == -32602
+
+
+def test_send_transaction_extra_param_rejected(target: Target) -> None:
+    sender = target.result("eth_accounts")[0]
+    nonce = target.result("eth_getTransactionCount", sender, "pending")
+
+    error = target.call("eth_sendTransaction", {"from": sender, "to": sender}, "extra")["error"]
+
+    assert error["code"] == -32602
+    assert target.result("eth_getTransactionCount", sender, "pending") == nonce
 
 
 def test_impersonated_transaction_after_revert(target: Target) -> None:

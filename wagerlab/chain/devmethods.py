@@ -214,7 +214,7 @@ class DevMethods:
     def _reorg_sender(self, transaction: ReorgTransaction) -> Callable[[], bytes]:
         if isinstance(transaction, bytes):
             return self._prepare_raw(transaction, "txBlockPairs.tx")
-        return self._prepare_unsigned(self._decode_call([transaction]))
+        return self._prepare_unsigned(self._decode_send(transaction, "txBlockPairs.tx"))
 
     def _drop_balance_edits_after(self, number: int) -> None:
         for edited in [n for n in self.balance_edits if n > number]:

@@ -45,11 +45,12 @@ from wagerlab.chain.errors import (
 from wagerlab.chain.filters import FilterRegistry
 from wagerlab.chain.devmethods import DevMethods, IntervalMiner
 from wagerlab.chain.impersonation import (
-    IMPERSONATION_S_BYTES,
     ImpersonationPragueVM,
     impersonated_sender,
     sign_as,
 )
+from wagerlab.chain.params import check_param_count
+from wagerlab.chain.txrequest import FEE_FIELDS, GAS_PRICE_TYPES, decode_transaction_request
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ class Node(DevMethods):
         handler = self._methods.get(method)
         if handler is None:
             raise MethodNotFound(method)
+        check_param_count(method, params)
         with self._lock:
             return handler(params)
 
@@ -478,17 +480,9 @@ class Node(DevMethods):
     # -- calls and gas estimates ------------------------------------------------------
 
     def _decode_call(self, params: Params) -> dict[str, Any]:
-        """Decode a call object into the snake_case dict PyEVMBackend expects."""
-        call = rpc.decode_object(rpc.param(params, 0, "transaction"), "transaction")
-        tx: dict[str, Any] = {
-            "from": rpc.decode_address(call.get("from") or rpc.data(ZERO_ADDRESS), "transaction.from"),
-            "to": b"" if call.get("to") is None else rpc.decode_address(call["to"], "transaction.to"),
-        }
-        payload = call.get("input", call.get("data"))
-        tx["data"] = b"" if payload is None else rpc.decode_data(payload, "transaction.input")
-        for key, name in _CALL_QUANTITIES:
-            if call.get(key) is not None:
-                tx[name] = rpc.decode_quantity(call[key], f"transaction.{key}")
+        """Decode the call object of eth_call or eth_estimateGas, from the zero address by default."""
+        tx = decode_transaction_request(rpc.param(params, 0, "transaction"), "transaction")
+        tx.setdefault("from", ZERO_ADDRESS)
         return tx
 
     def _call(self, params: Params) -> str:
@@ -504,7 +498,7 @@ class Node(DevMethods):
         """Run a call on the state after `header` and throw the state changes away."""
         tx.setdefault("gas", header.gas_limit)
         tx.setdefault("nonce", 0)
-        fees_given = any(name in tx for name in _FEE_FIELDS)
+        fees_given = any(name in tx for name in FEE_FIELDS)
         if not fees_given:
             tx["max_fee_per_gas"] = header.base_fee_per_gas
             tx["max_priority_fee_per_gas"] = 0
@@ -541,7 +535,7 @@ class Node(DevMethods):
     def _estimate(self, tx: dict[str, Any], header: BlockHeaderAPI) -> int:
         chain = self._chain
         tx.pop("gas", None)
-        if not any(name in tx for name in _FEE_FIELDS):
+        if not any(name in tx for name in FEE_FIELDS):
             # The estimator runs in a block with base fee 0, so a zero fee lets an
             # unfunded sender estimate, as geth allows.
             tx["max_fee_per_gas"] = 0
@@ -564,7 +558,16 @@ class Node(DevMethods):
         return self._apply_and_mine(self._prepare_raw(raw, "transaction"))
 
     def _send_transaction(self, params: Params) -> str:
-        return self._apply_and_mine(self._prepare_unsigned(self._decode_call(params)))
+        tx = self._decode_send(rpc.param(params, 0, "transaction"), "transaction")
+        return self._apply_and_mine(self._prepare_unsigned(tx))
+
+    def _decode_send(self, value: Any, name: str) -> dict[str, Any]:
+        """Decode a transaction for the node to sign, from the first dev account by default."""
+        tx = decode_transaction_request(value, name)
+        if "from" not in tx:
+            # anvil 1.7.1 also sends a transaction without `from` from its first dev account.
+            tx["from"] = self._accounts[0]
+        return tx
 
     def _prepare_raw(self, raw: bytes, name: str) -> Callable[[], bytes]:
         """Check the signed transaction `raw` and return the function that applies it.
@@ -572,17 +575,16 @@ class Node(DevMethods):
         A transaction with the impersonation marker signature is accepted only while its
         sender is impersonated, as if eth_sendTransaction had been called for it.
         """
-        if IMPERSONATION_S_BYTES in raw:
-            # A cheap byte search first, so that ordinary transactions are decoded once.
-            self._check_marked_raw(raw, name)
-        return lambda: self._backend.send_raw_transaction(raw)
-
-    def _check_marked_raw(self, raw: bytes, name: str) -> None:
         try:
             tx = self._chain.get_transaction_builder().decode(raw)
         except _REJECTION_ERRORS:
             # send_raw_transaction then rejects it with py-evm's message.
-            return
+            return lambda: self._backend.send_raw_transaction(raw)
+        _check_intrinsic_gas(tx)
+        self._check_marked_raw(tx, name)
+        return lambda: self._backend.send_raw_transaction(raw)
+
+    def _check_marked_raw(self, tx: Any, name: str) -> None:
         sender = impersonated_sender(tx)
         if sender is not None and not self._may_impersonate(sender):
             address = to_checksum_address(sender)
@@ -608,11 +610,15 @@ class Node(DevMethods):
                 f"impersonated; call anvil_impersonateAccount with {address}, or sign the "
                 "transaction yourself and send it with eth_sendRawTransaction",
             )
+        if tx.get("type") in GAS_PRICE_TYPES and "gas_price" not in tx:
+            # Without a fee field eth-tester would build a dynamic fee transaction.
+            tx["gas_price"] = self._chain.header.base_fee_per_gas + PRIORITY_FEE
         if "gas" not in tx:
             tx["gas"] = self._estimate(dict(tx), self._head())
         if "nonce" not in tx:
             # The pending block's state counts transactions not mined yet (automine off).
             tx["nonce"] = self._chain.get_vm().state.get_nonce(sender)
+        _check_intrinsic_gas(self._unsigned_transaction(tx))
         if is_dev_account:
             return lambda: self._backend.send_transaction(tx)
         return lambda: self._apply_impersonated(tx)
@@ -848,15 +854,6 @@ class ExportedBlock:
     transactions: tuple[bytes, ...]
 
 
-_CALL_QUANTITIES: Final = (
-    ("gas", "gas"),
-    ("gasPrice", "gas_price"),
-    ("maxFeePerGas", "max_fee_per_gas"),
-    ("maxPriorityFeePerGas", "max_priority_fee_per_gas"),
-    ("value", "value"),
-    ("nonce", "nonce"),
-)
-_FEE_FIELDS: Final = ("gas_price", "max_fee_per_gas", "max_priority_fee_per_gas")
 
 
 def _describe(block_id: rpc.BlockId | bytes) -> str:
@@ -865,6 +862,17 @@ def _describe(block_id: rpc.BlockId | bytes) -> str:
     if isinstance(block_id, int):
         return str(block_id)
     return block_id
+
+
+def _check_intrinsic_gas(tx: Any) -> None:
+    """Reject `tx` when its gas limit does not cover its intrinsic gas, with anvil's wording."""
+    intrinsic_gas = tx.intrinsic_gas
+    if tx.gas < intrinsic_gas:
+        raise TransactionRejected(
+            f"intrinsic gas too low: the gas limit {tx.gas} is below the intrinsic gas {intrinsic_gas} "
+            f"of this transaction; send a gas limit of at least {intrinsic_gas}, or leave gas "
+            "out to have the node estimate it"
+        )
 
 
 def _call_error(error: Exception) -> Exception:
