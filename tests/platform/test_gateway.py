@@ -185,7 +185,7 @@ async def test_gateway_queues_bet_while_chainapi_down(tmp_path: Path) -> None:
         upstream.down = False
         job = harness.app.state.gateway.retries.jobs[first.json()["idempotency_key"]]
         await asyncio.wait_for(job.done.wait(), timeout=10)
-        status = await client.get(first.json()["retry_url"])
+        status = await client.get(first.json()["retry_url"], headers=ADMIN)
         again = await client.post("/api/bets", json={"raw_transaction": raw})
 
     assert first.status_code == 202

@@ -145,14 +145,14 @@ def test_gateway_restart_keeps_queued_bet(chain: Chain, platform: tuple[Platform
         queued = client.post("/api/bets", json={"raw_transaction": raw}, headers=auth)
         key = queued.json()["idempotency_key"]
         old_pid = stack.kill_and_restart("gateway", gateway_config.gateway_port)
-        resumed = client.get(f"/gateway/retries/{key}").json()
+        resumed = client.get(f"/gateway/retries/{key}", headers=auth).json()
         chainapi.start()
 
         deadline = time.monotonic() + 30
         job = resumed
         while job["status"] == "queued" and time.monotonic() < deadline:
             time.sleep(0.1)
-            job = client.get(f"/gateway/retries/{key}").json()
+            job = client.get(f"/gateway/retries/{key}", headers=auth).json()
         again = client.post("/api/bets", json={"raw_transaction": raw}, headers=auth)
         gateway_log = (stack.log_dir / "gateway.log").read_text()
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import fakeredis
@@ -78,7 +79,7 @@ async def test_restarted_gateway_sends_job_once(tmp_path: Path) -> None:
     async with second.router.lifespan_context(second), client_of(second) as client:
         job = second.state.gateway.retries.jobs[queued["idempotency_key"]]
         await asyncio.wait_for(job.done.wait(), timeout=10)
-        status = (await client.get(queued["retry_url"])).json()
+        status = (await client.get(queued["retry_url"], headers=BETTOR)).json()
         again = await client.post("/api/bets", json={"raw_transaction": raw}, headers=BETTOR)
 
     rows = stored_rows(harness)
@@ -102,8 +103,8 @@ async def test_retry_status_read_after_restart(tmp_path: Path) -> None:
 
     second = restarted_gateway(harness)
     async with second.router.lifespan_context(second), client_of(second) as client:
-        status = await client.get(f"/gateway/retries/{answered.json()['tx_hash']}")
-        unknown = await client.get("/gateway/retries/0x" + "00" * 32)
+        status = await client.get(f"/gateway/retries/{answered.json()['tx_hash']}", headers=BETTOR)
+        unknown = await client.get("/gateway/retries/0x" + "00" * 32, headers=BETTOR)
 
     assert second.state.gateway.retries.jobs == {}
     assert status.status_code == 200
@@ -252,3 +253,52 @@ async def test_job_sent_by_other_gateway_not_failed(tmp_path: Path) -> None:
     assert job.response == {"tx_id": "t-2"}
     assert row is not None
     assert row.status is RetryStatus.SENT
+
+
+async def test_direct_forward_marks_failed_job_sent(tmp_path: Path) -> None:
+    upstream = StandInApi(down=True)
+    harness = make_gateway(tmp_path, upstream=upstream, security={**FAST_RETRIES, "retry_attempts": 2})
+    raw = signed_transaction(4)
+    async with harness.client() as client:
+        queued = (await client.post("/api/bets", json={"raw_transaction": raw}, headers=BETTOR)).json()
+        failed = harness.app.state.gateway.retries.jobs[queued["idempotency_key"]]
+        await asyncio.wait_for(failed.done.wait(), timeout=10)
+        failed_status = (await client.get(queued["retry_url"], headers=BETTOR)).json()["status"]
+
+        upstream.down = False
+        again = await client.post("/api/bets", json={"raw_transaction": raw}, headers=BETTOR)
+        status = (await client.get(queued["retry_url"], headers=BETTOR)).json()
+    row = stored_rows(harness)[0]
+
+    assert failed_status == "failed"
+    assert again.status_code == 202
+    assert "retry_url" not in again.json()
+    assert upstream.bets == [queued["tx_hash"]]
+    assert status["status"] == "sent"
+    assert status["response"]["tx_id"] == again.json()["tx_id"]
+    assert status["last_error"] is None
+    assert row.status is RetryStatus.SENT
+    assert row.response == again.json()
+    assert "authorization" not in row.headers
+
+
+async def test_retry_status_needs_owner_token(tmp_path: Path) -> None:
+    harness = make_gateway(tmp_path, upstream=StandInApi(down=True), security={**FAST_RETRIES, "retry_attempts": 1_000})
+    async with harness.client() as client:
+        queued = (await client.post("/api/bets", json={"raw_transaction": signed_transaction(5)}, headers=BETTOR)).json()
+        anonymous = await client.get(queued["retry_url"])
+        other = await client.get(queued["retry_url"], headers={"Authorization": "Bearer other-bettor-token"})
+        owner = await client.get(queued["retry_url"], headers=BETTOR)
+        admin = await client.get(queued["retry_url"], headers=ADMIN)
+        unknown = await client.get("/gateway/retries/0x" + "00" * 32, headers=BETTOR)
+    await harness.app.state.gateway.retries.close()
+
+    assert anonymous.status_code == 401
+    assert "bearer token that submitted it" in anonymous.json()["detail"]
+    assert other.status_code == 401
+    assert "did not submit the job" in other.json()["detail"]
+    assert owner.status_code == 200
+    assert owner.json()["status"] == "queued"
+    assert admin.status_code == 200
+    assert unknown.status_code == 404
+    assert stored_rows(harness)[0].token_sha256 == hashlib.sha256(b"bettor-token").hexdigest()

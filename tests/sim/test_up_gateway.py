@@ -166,10 +166,10 @@ async def _signed_bet(platform: Platform, gateway: str, bettor: LoadBettor, mark
         return await wallet.sign(platform.config.deployment.sportsbook, data, gas=BET_GAS)
 
 
-def _wait_until_sent(gateway: str, key: str) -> dict[str, Any]:
+def _wait_until_sent(gateway: str, key: str, bettor: LoadBettor) -> dict[str, Any]:
     deadline = time.monotonic() + SENT_TIMEOUT_SECONDS
     while True:
-        job = httpx.get(f"{gateway}/gateway/retries/{key}", timeout=10).json()
+        job = httpx.get(f"{gateway}/gateway/retries/{key}", headers=_auth(bettor), timeout=10).json()
         if job["status"] != "queued":
             return job
         assert time.monotonic() < deadline, f"job {key} still queued after {SENT_TIMEOUT_SECONDS} s: {job}"
@@ -252,11 +252,11 @@ def test_chainapi_killed_bets_queue(platform: Platform, fixture: Fixture) -> Non
 
     assert Supervisor(platform.stack).check() == ["chainapi"]
     _process(platform, "chainapi").wait_for_port(platform.config.host, platform.config.chainapi_port)
-    job = _wait_until_sent(gateway_1, tx_hash)
+    job = _wait_until_sent(gateway_1, tx_hash, bettor)
     assert job["status"] == "sent", job
     assert job["response_status"] == 202, job
     tx_id = job["response"]["tx_id"]
-    assert _wait_until_sent(gateway_2, tx_hash)["response"]["tx_id"] == tx_id
+    assert _wait_until_sent(gateway_2, tx_hash, bettor)["response"]["tx_id"] == tx_id
     assert f"sent /api/bets (key {tx_hash})" in _process(platform, "gateway-2").log_path.read_text()
     mined = asyncio.run(_wait_until_mined(gateway_1, bettor, tx_id))
     bets = _stored_bets(gateway_2, bettor, tx_hash)

@@ -256,6 +256,10 @@ class GatewayRetry(SQLModel, table=True):
     path: str = Field(max_length=64)
     headers: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     body: bytes
+    token_sha256: str | None = Field(default=None, max_length=64)
+    """SHA-256 hex digest of the bearer token that submitted the job, kept after the header is dropped.
+
+    `GET /gateway/retries/{key}` returns the job only to that token or the admin token."""
     status: RetryStatus = Field(default=RetryStatus.QUEUED, index=True)
     attempts: int = 0
     last_error: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from starlette.requests import Request
@@ -11,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from wagerlab.platform.api.validation import read_json_object, require_address, require_str
 from wagerlab.platform.errors import AuthenticationError, NotFoundError, PlatformError, ValidationError
 from wagerlab.platform.gateway.context import gateway_context
-from wagerlab.platform.gateway.proxy import RequestRecord, client_ip, error_response, is_admin
+from wagerlab.platform.gateway.proxy import RequestRecord, bearer, client_ip, error_response, is_admin, token_digest
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,18 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def get_retry(request: Request) -> JSONResponse:
+    """Return a queued job's status to the bettor whose token queued it, or to the admin token."""
+    ctx = gateway_context(request)
+    token = bearer(request)
+    if token is None:
+        raise AuthenticationError("a retry's status needs the bearer token that submitted it, or the admin token")
     key = request.path_params["key"]
-    job = await gateway_context(request).retries.stored_job(key)
+    job = await ctx.retries.stored_job(key)
     if job is None:
         raise NotFoundError(f"no queued submission has idempotency key {key!r}", field="key")
+    owner = job.token_sha256 is not None and hmac.compare_digest(token_digest(token), job.token_sha256)
+    if not (owner or is_admin(ctx, request)):
+        raise AuthenticationError(f"the bearer token did not submit the job under key {key!r}: send the token that did")
     return JSONResponse(job.to_json())
 
 

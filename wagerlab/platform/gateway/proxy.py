@@ -253,6 +253,10 @@ async def _forward_or_queue(ctx: GatewayContext, request: Request, upstream: Ups
         return await _queue(ctx, request, headers, body, f"{upstream.name} unreachable")
     if retryable and is_retryable(response.status_code):
         return await _queue(ctx, request, headers, body, f"{upstream.name} returned {response.status_code}")
+    if retryable and response.status_code < 300:
+        key = _transaction_hash(body)
+        if key is not None:
+            await ctx.retries.record_forwarded(key, response)
     if request.url.path == "/api/bets" and response.status_code == 422:
         await _report_quote_rejection(ctx, response, ip)
     return to_response(response), "forwarded"
@@ -289,7 +293,15 @@ async def _queue(ctx: GatewayContext, request: Request, headers: dict[str, str],
             f"{request.url.path} is unavailable ({reason}); a request with the admin token is never queued, "
             "because the gateway stores no admin token: send it again with a bettor's token"
         )
-    job = RetryJob(key=key, method=request.method, path=request.url.path, headers=replay_headers(headers), body=body)
+    token = bearer(request)
+    job = RetryJob(
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        headers=replay_headers(headers),
+        body=body,
+        token_sha256=token_digest(token) if token else None,
+    )
     job = await ctx.retries.enqueue(job)
     logger.info("%s %s queued (%s) under key %s", request.method, request.url.path, reason, key)
 

@@ -79,6 +79,7 @@ class RetryJob:
     last_error: str | None = None
     response_status: int | None = None
     response: Any = None
+    token_sha256: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
@@ -94,13 +95,16 @@ class RetryJob:
             last_error=row.last_error,
             response_status=row.response_status,
             response=row.response,
+            token_sha256=row.token_sha256,
         )
         if job.status is not RetryStatus.QUEUED:
             job.done.set()
         return job
 
     def to_row(self) -> GatewayRetry:
-        return GatewayRetry(key=self.key, method=self.method, path=self.path, headers=self.headers, body=self.body)
+        return GatewayRetry(
+            key=self.key, method=self.method, path=self.path, headers=self.headers, body=self.body, token_sha256=self.token_sha256
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,6 +184,26 @@ class RetryQueue:
             return job
         row = await asyncio.to_thread(retry_store.load, self.engine, key)
         return None if row is None else RetryJob.from_row(row)
+
+    async def record_forwarded(self, key: str, response: httpx.Response) -> None:
+        """Mark a stored job sent when its transaction was forwarded directly and the api accepted it."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        try:
+            changed = await asyncio.to_thread(retry_store.record_forwarded, self.engine, key, response.status_code, body)
+        except SQLAlchemyError:
+            # The bet went through; only the job's record stays stale.
+            logger.exception("marking retry %s sent after a direct forward failed", key)
+            return
+        job = self.jobs.get(key)
+        if job is not None and job.status is not RetryStatus.SENT:
+            job.status, job.last_error, job.response_status, job.response = RetryStatus.SENT, None, response.status_code, body
+            job.headers.pop("authorization", None)
+            job.done.set()
+        if changed:
+            logger.info("retry %s marked sent: its transaction was forwarded directly and got %d", key, response.status_code)
 
     def _start(self, job: RetryJob) -> None:
         task = asyncio.create_task(self._run(job), name=f"retry-{job.key[:10]}")

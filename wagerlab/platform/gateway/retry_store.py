@@ -41,7 +41,7 @@ def insert_or_load(engine: Engine, row: GatewayRetry) -> tuple[GatewayRetry, boo
 
 
 def _requeue(stored: GatewayRetry, row: GatewayRetry) -> None:
-    stored.headers, stored.body = row.headers, row.body
+    stored.headers, stored.body, stored.token_sha256 = row.headers, row.body, row.token_sha256
     stored.status, stored.attempts, stored.last_error = RetryStatus.QUEUED, 0, None
     stored.response_status, stored.response = None, None
     stored.updated_at = now_ms()
@@ -76,6 +76,25 @@ def finish(
             stored.updated_at = now_ms()
             session.add(stored)
         return GatewayRetry(**stored.model_dump())
+
+
+def record_forwarded(engine: Engine, key: str, response_status: int, response: Any) -> bool:
+    """Mark the job under `key` sent with the api's response, because its transaction got through directly.
+
+    A bettor whose queued job failed may post the same signed transaction again once the api
+    is back, and that request is forwarded without being queued. Without this update the job
+    would still read `failed` though the bet was relayed. Return whether a row was changed.
+    """
+    with write_session(engine) as session:
+        stored = session.get(GatewayRetry, key, with_for_update=True)
+        if stored is None or stored.status is RetryStatus.SENT:
+            return False
+        stored.status, stored.last_error = RetryStatus.SENT, None
+        stored.response_status, stored.response = response_status, response
+        stored.headers = {name: value for name, value in stored.headers.items() if name != "authorization"}
+        stored.updated_at = now_ms()
+        session.add(stored)
+        return True
 
 
 def load_queued(engine: Engine) -> list[GatewayRetry]:
