@@ -12,7 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
@@ -71,6 +71,8 @@ def test_gateway_retries_migration_steps(engine: Engine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "0004")
     tables_at_head = set(inspect(engine).get_table_names())
+    # The model has the columns of later steps, so the row is written at the head revision.
+    migrate(engine)
     with write_session(engine) as session:
         session.add(GatewayRetry(key="0x" + "ab" * 32, method="POST", path="/api/bets", headers={"authorization": "Bearer t"}, body=b"\x00{}"))
     with Session(engine) as session:
@@ -89,6 +91,36 @@ def test_gateway_retries_migration_steps(engine: Engine) -> None:
     assert stored.body == b"\x00{}"
     assert stored.headers == {"authorization": "Bearer t"}
     assert tables_after_downgrade == tables_before
+    assert schema_differences(engine) == []
+
+
+def test_retry_token_migration_keeps_rows(engine: Engine) -> None:
+    config = alembic_config()
+    key = "0x" + "cd" * 32
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        connection.execute(
+            text("INSERT INTO gateway_retries (key, method, path, headers, body, status, attempts, created_at, updated_at) "
+                 "VALUES (:key, 'POST', '/api/bets', '{}', :body, 'QUEUED', 0, 1, 1)"),
+            {"key": key, "body": b"{}"},
+        )
+    columns_before = {column["name"] for column in inspect(engine).get_columns("gateway_retries")}
+
+    migrate(engine)
+    with Session(engine) as session:
+        stored = session.get(GatewayRetry, key)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    columns_after_downgrade = {column["name"] for column in inspect(engine).get_columns("gateway_retries")}
+    migrate(engine)
+
+    assert "token_sha256" not in columns_before
+    assert stored is not None
+    assert stored.token_sha256 is None
+    assert stored.status is RetryStatus.QUEUED
+    assert columns_after_downgrade == columns_before
     assert schema_differences(engine) == []
 
 
