@@ -58,11 +58,17 @@ def test_percentile_table(times: dict[int, int], fraction: float, expected: floa
     ("changes", "message"),
     [
         ({"strategy": "lru"}, "unknown strategy 'lru'"),
-        ({"rate": 0}, "--rate must be positive, got 0"),
+        ({"rate": 0}, "--rate must be a positive finite number of requests per second, got 0"),
+        ({"rate": float("nan")}, "--rate must be a positive finite number of requests per second, got nan"),
+        ({"rate": float("inf")}, "--rate must be a positive finite number of requests per second, got inf"),
         ({"duration": 2}, "--duration must be at least 5 s, got 2"),
         ({"users": 0}, "--users must be at least 1, got 0"),
         ({"model": "poisson"}, "unknown model 'poisson'"),
-        ({"bet_interval": 0}, "--bet-interval must be positive, got 0"),
+        ({"bet_interval": 0}, "--bet-interval must be a positive finite number of seconds, got 0"),
+        ({"bet_interval": float("nan")}, "--bet-interval must be a positive finite number of seconds, got nan"),
+        ({"bet_interval": float("inf")}, "--bet-interval must be a positive finite number of seconds, got inf"),
+        ({"bet_interval": 1e9}, "--bet-interval 1e\\+09 is longer than --duration 30"),
+        ({"bet_interval": 30.5}, "--bet-interval 30.5 is longer than --duration 30"),
     ],
 )
 def test_options_rejected(changes: dict[str, Any], message: str) -> None:
@@ -73,6 +79,10 @@ def test_options_rejected(changes: dict[str, Any], message: str) -> None:
 
 def test_options_accept_all() -> None:
     check_options(LoadTestOptions(strategy="all", rate=833.0, duration=30, out=Path("x")))
+
+
+def test_options_accept_interval_equal_to_duration() -> None:
+    check_options(LoadTestOptions(strategy="ttl", rate=833.0, duration=30, out=Path("x"), bet_interval=30.0))
 
 
 def test_result_uses_server_deltas() -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from web3 import HTTPProvider, Web3
 
 from wagerlab.chain.accounts import derived_account
 from wagerlab.sim.actors import BET_PLACED_TOPIC
-from wagerlab.sim.loadtest.bets import STAKE_MAX, STAKE_MIN, BetTraffic, fund_bettors, plan_bets
+from wagerlab.sim.loadtest.bets import STAKE_MAX, STAKE_MIN, BetTraffic, PlannedBet, fund_bettors, plan_bets
 from wagerlab.sim.loadtest.traffic import Fixture, LoadBettor, set_up
 from wagerlab.sim.up import Platform, UpOptions, start_platform
 
@@ -49,6 +51,29 @@ def test_plan_stays_in_range() -> None:
         assert 0 <= bet.outcome < fixture.outcome_counts[bet.market_id]
         assert STAKE_MIN <= bet.stake <= STAKE_MAX
         assert isinstance(bet.stake, int)
+
+
+def test_stop_ends_the_wait_between_bets() -> None:
+    # An hour between bets: without an interruptible wait, the loop would outlast the 30 s bound below.
+    traffic = BetTraffic(cast(Any, None), "http://127.0.0.1:9", _fixture(2), interval=3600.0)
+    placed: list[int] = []
+
+    async def place(clients: object, bet: PlannedBet, lock: asyncio.Lock) -> None:
+        placed.append(bet.seq)
+
+    traffic._place = place  # type: ignore[method-assign]
+
+    async def place_then_stop() -> int:
+        loop = asyncio.create_task(traffic._place_until_stopped(cast(Any, None)))
+        while not placed:
+            await asyncio.sleep(0.01)
+        traffic._stop.set()  # what stop() does from the caller's thread
+        tasks = await asyncio.wait_for(loop, timeout=30)
+        await asyncio.gather(*tasks)
+        return len(tasks)
+
+    assert asyncio.run(place_then_stop()) == 1
+    assert placed == [0]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -63,16 +64,21 @@ def check_options(options: LoadTestOptions) -> None:
     """Raise LoadTestError naming the bad option and the valid range."""
     if options.strategy != "all" and options.strategy not in STRATEGIES:
         raise LoadTestError(f"unknown strategy {options.strategy!r}: expected all or one of {', '.join(STRATEGIES)}")
-    if options.rate <= 0:
-        raise LoadTestError(f"--rate must be positive, got {options.rate}")
+    if not math.isfinite(options.rate) or options.rate <= 0:
+        raise LoadTestError(f"--rate must be a positive finite number of requests per second, got {options.rate}")
     if options.duration < 5:
         raise LoadTestError(f"--duration must be at least 5 s, got {options.duration}")
     if options.users < 1:
         raise LoadTestError(f"--users must be at least 1, got {options.users}")
     if options.model not in MODELS:
         raise LoadTestError(f"unknown model {options.model!r}: expected closed or open")
-    if options.bet_interval <= 0:
-        raise LoadTestError(f"--bet-interval must be positive, got {options.bet_interval}")
+    if not math.isfinite(options.bet_interval) or options.bet_interval <= 0:
+        raise LoadTestError(f"--bet-interval must be a positive finite number of seconds, got {options.bet_interval}")
+    if options.bet_interval > options.duration:
+        raise LoadTestError(
+            f"--bet-interval {options.bet_interval:g} is longer than --duration {options.duration}, so no second bet "
+            "would be placed; pass a shorter interval or a longer duration"
+        )
 
 
 def run_loadtest(options: LoadTestOptions) -> list[dict[str, Any]]:

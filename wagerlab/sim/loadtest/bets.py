@@ -262,7 +262,8 @@ class BetTraffic:
             bet = next(self._plan)
             tasks.append(asyncio.create_task(self._place(clients, bet, locks[bet.bettor])))
             next_at = max(next_at + self.interval, loop.time())
-            await asyncio.sleep(next_at - loop.time())
+            # Waits in a worker thread on the stop event, so that stop() ends the wait at once instead of after the interval.
+            await asyncio.to_thread(self._stop.wait, next_at - loop.time())
         return tasks
 
     async def _place(self, clients: _Clients, bet: PlannedBet, lock: asyncio.Lock) -> None:
