@@ -1,5 +1,6 @@
 """The run directory: never deletes a user's files, and one run at a time."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,23 @@ def test_previous_run_files_removed_others_kept(tmp_path: Path) -> None:
 
 def test_second_concurrent_run_rejected(tmp_path: Path) -> None:
     first = claim_run_dir(tmp_path)
-    with pytest.raises(RunDirError, match="in use by another wagerlab run"):
+    (tmp_path / "platform.db").write_text("the first run's data")
+    with pytest.raises(RunDirError, match=f"in use by another wagerlab run \\(pid {os.getpid()}\\).*pass another --out"):
         claim_run_dir(tmp_path)
+    assert (tmp_path / "platform.db").read_text() == "the first run's data"
     first.release()
     claim_run_dir(tmp_path).release()
+
+
+def test_directory_of_an_earlier_up_reused(tmp_path: Path) -> None:
+    # `up` before the marker: its configs and logs, but no logs/runner.log.
+    (tmp_path / "platform.json").write_text("{}")
+    (tmp_path / "api-1.json").write_text("{}")
+    (tmp_path / "platform.db").write_text("old")
+
+    claim_run_dir(tmp_path).release()
+
+    assert not (tmp_path / "platform.db").exists()
 
 
 def test_file_as_out_rejected(tmp_path: Path) -> None:

@@ -8,14 +8,17 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from web3 import HTTPProvider, Web3
 
 from wagerlab.chain.accounts import dev_key
-from wagerlab.chain.external import fund_dev_accounts, websocket_url
+from wagerlab.chain.external import ExternalNodeError, fund_dev_accounts, websocket_url
 from wagerlab.platform.config import Deployment, PlatformConfig
 from wagerlab.sim.stack import Stack, free_port
 
 RPC_TIMEOUT_SECONDS = 60
+PROBE_TIMEOUT_SECONDS = 5
+"""How long the first request to an external node may take, so that one that never responds fails fast."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,28 @@ def open_chain(stack: Stack, rpc_url: str | None) -> ChainEndpoint:
         http_url, ws_url = rpc_url, websocket_url(rpc_url)
     w3 = Web3(HTTPProvider(http_url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
     if rpc_url is not None:
+        probe_node(http_url)
         fund_dev_accounts(w3)
     return ChainEndpoint(w3, http_url, ws_url)
+
+
+def probe_node(url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
+    """Raise ExternalNodeError when the node at `url` does not respond to eth_chainId within `timeout` seconds.
+
+    Other failures, such as a refused connection, are left to `fund_dev_accounts`, which names them.
+    """
+    # Without retries: web3 would otherwise try a timed-out request again, five times over.
+    probe = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None))
+    try:
+        probe.eth.chain_id
+    except requests.Timeout as err:
+        raise ExternalNodeError(
+            f"the node at {url} accepted the connection but did not respond to eth_chainId within {timeout:g} s; "
+            "check that a JSON-RPC node listens there and is not stuck, or correct the --rpc URL"
+        ) from err
+    except Exception:
+        # fund_dev_accounts sends eth_chainId again and reports this failure with its cause.
+        return
 
 
 def platform_config(chain: ChainEndpoint, deployment: Deployment, *, db_url: str, redis_url: str | None, **settings: Any) -> PlatformConfig:

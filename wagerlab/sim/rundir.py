@@ -1,4 +1,4 @@
-"""The output directory of one run: recognised by a marker file and locked while in use.
+"""The output directory of one run or `up`: recognised by a marker file and locked while in use.
 
 A run empties its directory of the previous run's files before it starts. To never delete
 a user's own files, it only does so in a directory that is new, empty, or marked as a
@@ -45,8 +45,17 @@ class RunDir:
 
 
 def _written_by_a_run(path: Path) -> bool:
-    # Runs before the marker existed left platform.json and logs/runner.log behind.
-    return (path / MARKER).exists() or ((path / "platform.json").exists() and (path / "logs" / "runner.log").exists())
+    # Before the marker existed, `run` left platform.json and logs/runner.log behind, and `up` platform.json and api-1.json.
+    if (path / MARKER).exists():
+        return True
+    return (path / "platform.json").exists() and ((path / "logs" / "runner.log").exists() or (path / "api-1.json").exists())
+
+
+def _holder(lock_file: IO[str]) -> str:
+    """Return "pid N" from the marker the holder of the lock wrote, or "another process" if it wrote none."""
+    lock_file.seek(0)
+    text = lock_file.read().strip()
+    return f"pid {text}" if text.isdigit() else "another process"
 
 
 def claim_run_dir(path: Path) -> RunDir:
@@ -55,7 +64,7 @@ def claim_run_dir(path: Path) -> RunDir:
         raise RunDirError(f"--out {path} is an existing file; name a directory")
     if path.is_dir() and any(path.iterdir()) and not _written_by_a_run(path):
         raise RunDirError(
-            f"--out {path} is not empty and was not written by wagerlab run; name a new or empty directory"
+            f"--out {path} is not empty and was not written by wagerlab run or up; name a new or empty directory"
         )
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -65,12 +74,17 @@ def claim_run_dir(path: Path) -> RunDir:
     try:
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as err:
+        holder = _holder(lock_file)
         lock_file.close()
-        raise RunDirError(f"--out {path} is in use by another wagerlab run; wait for it or name another directory") from err
+        raise RunDirError(f"--out {path} is in use by another wagerlab run ({holder}); wait for it to stop or pass another --out") from err
 
     for name in RUN_FILES:
         (path / name).unlink(missing_ok=True)
     for name in RUN_FOLDERS:
         shutil.rmtree(path / name, ignore_errors=True)
-    os.utime(path / MARKER)
+    # The pid lets a second run name the process that has the lock.
+    lock_file.seek(0)
+    lock_file.truncate()
+    lock_file.write(f"{os.getpid()}\n")
+    lock_file.flush()
     return RunDir(path, lock_file)

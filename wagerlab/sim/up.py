@@ -35,6 +35,7 @@ from wagerlab.platform.cache import STRATEGIES
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.sim.backends import clear_cache, prepare_database, sqlite_url
 from wagerlab.sim.chainsetup import open_chain, platform_config
+from wagerlab.sim.rundir import RunDir, claim_run_dir
 from wagerlab.sim.stack import ManagedProcess, Stack, StackError, free_port
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class Platform:
     config: PlatformConfig
     node_configs: list[PlatformConfig] = field(default_factory=list)
     """The config of api-i and gateway-i, in node order; the first one is `config`."""
+    run_lock: RunDir | None = None
+    """The lock on the run directory, so that a second `up` there refuses instead of deleting this one's database."""
 
     @property
     def api_urls(self) -> list[str]:
@@ -96,6 +99,9 @@ class Platform:
 
     def stop(self) -> None:
         self.stack.stop()
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
 
 
 def check_options(options: UpOptions) -> None:
@@ -114,17 +120,22 @@ def check_options(options: UpOptions) -> None:
 
 
 def start_platform(options: UpOptions) -> Platform:
-    """Start every process and return once each one listens; the caller must call `stop()`."""
+    """Start every process and return once each one listens; the caller must call `stop()`.
+
+    Locks the run directory as `wagerlab run` does: raises RunDirError when another run or
+    `up` holds it, or when it holds files no run wrote.
+    """
     check_options(options)
-    options.run_dir.mkdir(parents=True, exist_ok=True)
+    run_lock = claim_run_dir(options.run_dir)
     stack = Stack(options.run_dir)
     try:
         config = _deploy(stack, options)
-        platform = Platform(stack, config)
+        platform = Platform(stack, config, run_lock=run_lock)
         _start_services(platform, options)
         return platform
     except BaseException:
         stack.stop()
+        run_lock.release()
         raise
 
 
