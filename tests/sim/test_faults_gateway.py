@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -55,3 +57,50 @@ def test_one_transaction_per_sent_job(context: SimpleNamespace) -> None:
     add_job(context.engine, "0xc2", RetryStatus.SENT, {"tx_id": "t2"})
 
     assert faults_gateway._keys_without_one_transaction(context, ["0xc1", "0xc2"]) == {"0xc2": 0}
+
+
+class StandInStack:
+    """Stops and restarts nothing; at the gateway's restart it sends every queued job, as the real gateway would."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def stopped(self, name: str, port: int) -> Iterator[int]:
+        yield 101
+
+    def kill_and_restart(self, name: str, port: int) -> int:
+        for key in faults_gateway._queued_keys(SimpleNamespace(engine=self.engine)):
+            with write_session(self.engine) as session:
+                row = session.get(GatewayRetry, key)
+                assert row is not None
+                row.status, row.response = RetryStatus.SENT, {"tx_id": f"tx-{key}"}
+                session.add(row)
+                session.add(ChainTransaction(tx_id=f"tx-{key}", idempotency_key=key, kind="relay", function="placeBet", sender="0x" + "11" * 20))
+        return 102
+
+
+def restart_context(engine: Engine) -> SimpleNamespace:
+    return SimpleNamespace(engine=engine, config=SimpleNamespace(chainapi_port=1, gateway_port=2), stack=StandInStack(engine))
+
+
+def test_restart_without_queued_jobs_not_exercised(context: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults_gateway, "QUEUE_WAIT_SECONDS", 0.0)
+
+    result = faults_gateway.gateway_restart(restart_context(context.engine))  # type: ignore[arg-type]
+
+    assert not result.exercised
+    assert result.evidence == {"jobs_queued": 0}
+    assert "none was queued" in result.detail
+
+
+def test_restart_with_queued_jobs_exercised(context: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults_gateway, "QUEUE_SETTLE_SECONDS", 0.0)
+    add_job(context.engine, "0xd1", RetryStatus.QUEUED)
+    add_job(context.engine, "0xd2", RetryStatus.QUEUED)
+
+    result = faults_gateway.gateway_restart(restart_context(context.engine))  # type: ignore[arg-type]
+
+    assert result.exercised
+    assert result.evidence == {"jobs_queued": 2}
+    assert "the 2 bets or claims queued at the gateway were each sent once" in result.detail

@@ -217,9 +217,24 @@ def test_db_lock_holds_writers_until_released(tmp_path: Path, monkeypatch: pytes
         sleep(seconds)
 
     monkeypatch.setattr(outages.time, "sleep", start_writer_then_sleep)
-    detail = outages.db_lock(engine, 1)
+    result = outages.db_lock(engine, 1)
     writer.join(timeout=30)
 
-    assert "contained 0 applied logs when it was taken and 0 when it was released" in detail
+    assert "contained 0 applied logs when it was taken and 0 when it was released" in result.detail
+    assert "1 more were applied within 1 s of the release" in result.detail
+    assert result.exercised
+    assert result.evidence == {"applied_at_release": 0, "applied_after_release": 1}
     assert not writer.is_alive()
     assert outages.applied_event_count(engine) == 1
+
+
+def test_db_lock_without_writers_not_exercised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    create_tables(engine)
+    monkeypatch.setattr(outages, "RELEASE_WATCH_SECONDS", 0.1)
+
+    result = outages.db_lock(engine, 0)
+
+    assert not result.exercised
+    assert result.evidence == {"applied_at_release": 0, "applied_after_release": 0}
+    assert "0 more were applied" in result.detail

@@ -39,7 +39,10 @@ REPORT: dict[str, Any] = {
         {"name": "bets_match", "ok": False, "detail": "bet 2 differs: <script>alert(1)</script>"},
     ],
     "trace_digest": "ab" * 32,
-    "faults": [{"kind": "kill_monitors", "at": "betting", "detail": "SIGKILL"}],
+    "faults": [
+        {"kind": "kill_monitors", "at": "betting", "detail": "SIGKILL"},
+        {"kind": "db_lock", "at": "mid-claims", "detail": "held 3 s", "exercised": False, "evidence": {"applied_after_release": 0}},
+    ],
     "alerts": [],
     "attacks": [],
     "errors": [],
@@ -96,6 +99,7 @@ def test_render_report_sections(engine: Engine) -> None:
     assert '<td class="ok">held</td>' in page
     assert "<title>monitor_down</title>" in page
     assert "kill_monitors at betting: SIGKILL" in page
+    assert "db_lock at mid-claims (not exercised): held 3 s" in page
 
 
 def test_render_report_escapes_text(engine: Engine) -> None:

@@ -8,6 +8,10 @@ applied deposit a second time, with balanced ledger legs, as a monitor that appl
 log twice would. The conservation invariant must catch it. `bet_stake_edit` halves the
 stake of the first bet row, so the settlement monitor later releases the wrong amount.
 Reconciliation repairs both.
+
+Every injector returns a `FaultResult`, so the report says whether the fault was exercised:
+whether it touched any work, with the counts that decide it. A fault that struck while
+nothing ran passes without testing anything.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from wagerlab.chain.contracts import contract, transact
 from wagerlab.platform.config import PlatformConfig
 from wagerlab.platform.db import Account, Bet, ChainEvent, LedgerEntry, write_session
 from wagerlab.sim import outages
+from wagerlab.sim.outages import FaultResult
 from wagerlab.sim.faults_gateway import gateway_restart
 from wagerlab.sim.invariants import monitored_log_count
 from wagerlab.sim.stack import Stack
@@ -93,19 +98,27 @@ class FaultContext:
 
 
 def inject(kind: str, phase: str, context: FaultContext) -> dict[str, Any]:
-    """Inject one fault and return its report entry `{kind, at, detail}`."""
+    """Inject one fault and return its report entry `{kind, at, time, detail, exercised, evidence}`."""
     injector = INJECTORS.get(kind)
     if injector is None:
         raise FaultError(f"unknown fault kind {kind!r}; expected one of {sorted(INJECTORS)}")
     try:
-        detail = injector(context)
+        result = injector(context)
     except outages.OutageError as err:
         raise FaultError(f"fault {kind} after phase {phase} failed: {err}") from err
-    logger.warning("injected fault %s after phase %s: %s", kind, phase, detail)
-    return {"kind": kind, "at": phase, "time": time.time(), "detail": detail}
+    exercised = "exercised" if result.exercised else "not exercised"
+    logger.warning("injected fault %s at %s (%s): %s", kind, phase, exercised, result.detail)
+    return {
+        "kind": kind,
+        "at": phase,
+        "time": time.time(),
+        "detail": result.detail,
+        "exercised": result.exercised,
+        "evidence": result.evidence,
+    }
 
 
-def _double_credit(context: FaultContext) -> str:
+def _double_credit(context: FaultContext) -> FaultResult:
     with write_session(context.engine) as session:
         deposit = session.exec(
             select(ChainEvent).where(ChainEvent.event == "Deposited").order_by(ChainEvent.id).limit(1)
@@ -116,10 +129,11 @@ def _double_credit(context: FaultContext) -> str:
         session.execute(update(Account).where(Account.address == address).values(available=Account.available + amount))
         session.add(LedgerEntry(event_id=deposit.id, account=f"wallet:{address}", amount=-amount))
         session.add(LedgerEntry(event_id=deposit.id, account=f"available:{address}", amount=amount))
-    return f"credited deposit {deposit.tx_hash}:{deposit.log_index} of {amount} to {address} a second time"
+    detail = f"credited deposit {deposit.tx_hash}:{deposit.log_index} of {amount} to {address} a second time"
+    return FaultResult(detail, True, {"credited": amount})
 
 
-def _bet_stake_edit(context: FaultContext) -> str:
+def _bet_stake_edit(context: FaultContext) -> FaultResult:
     with write_session(context.engine) as session:
         bet = session.exec(select(Bet).order_by(Bet.bet_id).limit(1)).first()
         if bet is None:
@@ -127,18 +141,24 @@ def _bet_stake_edit(context: FaultContext) -> str:
         before = bet.stake
         bet.stake = max(1, before // 2)
         session.add(bet)
-    return f"changed the stake of bet {bet.bet_id} from {before} to {bet.stake} in the database only"
+    detail = f"changed the stake of bet {bet.bet_id} from {before} to {bet.stake} in the database only"
+    return FaultResult(detail, bet.stake != before, {"stake_before": before, "stake_after": bet.stake})
 
 
-def _monitor_crash(context: FaultContext) -> str:
-    """Kill the monitors process with SIGKILL, preferably while logs wait to be applied, and restart it."""
+def _monitor_crash(context: FaultContext) -> FaultResult:
+    """Kill the monitors process with SIGKILL, preferably while logs wait to be applied, and restart it.
+
+    Exercised when some logs were still unapplied at the kill.
+    """
     deadline = time.monotonic() + CRASH_WAIT_SECONDS
     applied, expected = _applied_and_expected(context)
     while applied >= expected and time.monotonic() < deadline:
         time.sleep(0.01)
         applied, expected = _applied_and_expected(context)
     old_pid = context.stack.kill_and_restart("monitors", context.config.monitors_port)
-    return f"killed the monitors process (pid {old_pid}) with SIGKILL when {applied} of {expected} monitored logs were applied, and restarted it"
+    detail = f"killed the monitors process (pid {old_pid}) with SIGKILL when {applied} of {expected} monitored logs were applied, and restarted it"
+    pending = max(0, expected - applied)
+    return FaultResult(detail, pending > 0, {"logs_pending_at_crash": pending, "logs_applied_at_crash": applied})
 
 
 def _applied_and_expected(context: FaultContext) -> tuple[int, int]:
@@ -148,17 +168,20 @@ def _applied_and_expected(context: FaultContext) -> tuple[int, int]:
     return applied, expected
 
 
-def _ws_drop(context: FaultContext) -> str:
+def _ws_drop(context: FaultContext) -> FaultResult:
     dropped = _node_control(context, "wagerlab_dropConnections")
-    return f"the node closed all {dropped} WebSocket connections; the monitors must resubscribe and backfill from their cursors"
+    detail = f"the node closed all {dropped} WebSocket connections; the monitors must resubscribe and backfill from their cursors"
+    return FaultResult(detail, dropped > 0, {"connections_dropped": dropped})
 
 
-def _node_restart(context: FaultContext) -> str:
+def _node_restart(context: FaultContext) -> FaultResult:
     result = _node_control(context, "wagerlab_restart")
-    return (
+    detail = (
         f"the node dropped {result['filters']} filters and {result['connections']} WebSocket connections, "
         "as a restarted node would; every subscriber must subscribe again"
     )
+    evidence = {"filters_dropped": result["filters"], "connections_dropped": result["connections"]}
+    return FaultResult(detail, result["filters"] + result["connections"] > 0, evidence)
 
 
 def _node_control(context: FaultContext, method: str, params: list[Any] | None = None) -> Any:
@@ -168,7 +191,7 @@ def _node_control(context: FaultContext, method: str, params: list[Any] | None =
     return response["result"]
 
 
-def _reorg_deposit(context: FaultContext) -> str:
+def _reorg_deposit(context: FaultContext) -> FaultResult:
     """Deposit from a spare dev account, let the monitors apply it, then reorg it one block later."""
     w3, deployment = context.w3, context.config.deployment
     depositor = dev_account(REORG_DEPOSITOR)
@@ -186,11 +209,13 @@ def _reorg_deposit(context: FaultContext) -> str:
     depth = w3.eth.block_number - deposit_block + 1
     _node_control(context, "anvil_reorg", [depth, [["0x" + raw.hex(), 1]]])
     reapplied = _wait_for_deposit_block(context, receipt["transactionHash"], lambda number: number == deposit_block + 1)
-    return (
+    detail = (
         f"deposited {REORG_DEPOSIT} from {depositor.address} in block {deposit_block} "
         f"({'applied' if applied else 'not applied in time'} by the monitors), then a reorg of {depth} blocks moved it to "
         f"block {deposit_block + 1} ({'re-applied there' if reapplied else 'not re-applied in time'})"
     )
+    # Only a deposit the monitors had applied makes them undo and redo anything.
+    return FaultResult(detail, applied, {"deposit_applied_before_reorg": int(applied), "reorg_depth": depth})
 
 
 def _signed_deposit(w3: Web3, depositor: LocalAccount, book: Any) -> bytes:
@@ -218,8 +243,11 @@ def _wait_for_deposit_block(context: FaultContext, tx_hash: bytes, expected: Cal
     return False
 
 
-def _reorg(context: FaultContext) -> str:
-    """Reorg the latest blocks, which hold the platform's transactions, then wait until the monitors applied them again."""
+def _reorg(context: FaultContext) -> FaultResult:
+    """Reorg the latest blocks, which hold the platform's transactions, then wait until the monitors applied them again.
+
+    Exercised when the replaced blocks held transactions, so applied logs moved to new blocks.
+    """
     first, depth, mined_again = outages.reorg(context.w3, **context.parameters("reorg"))
     new_hashes = {context.w3.eth.get_block(number)["hash"].to_0x_hex() for number in range(first, first + depth)}
     deadline = time.monotonic() + REORG_WAIT_SECONDS
@@ -231,14 +259,15 @@ def _reorg(context: FaultContext) -> str:
         if (applied == expected and stale == 0) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    return (
+    detail = (
         f"a reorg of depth {depth} replaced blocks {first}..{first + depth - 1} and mined their {mined_again} "
         f"transactions again in new blocks; then {applied} of {expected} monitored logs were applied, "
         f"{stale} of them still at a replaced block hash"
     )
+    return FaultResult(detail, mined_again > 0, {"transactions_mined_again": mined_again, "stale_logs": stale})
 
 
-INJECTORS: dict[str, Callable[[FaultContext], str]] = {
+INJECTORS: dict[str, Callable[[FaultContext], FaultResult]] = {
     "monitor_crash": _monitor_crash,
     "reorg_deposit": _reorg_deposit,
     "ws_drop": _ws_drop,
@@ -252,4 +281,4 @@ INJECTORS: dict[str, Callable[[FaultContext], str]] = {
     "bet_stake_edit": _bet_stake_edit,
     "gateway_restart": gateway_restart,
 }
-"""Fault kinds by name; each injector returns the report's detail text."""
+"""Fault kinds by name; each injector returns the report's detail and whether the fault was exercised."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, func, select
 
 from wagerlab.platform.db import ChainTransaction, GatewayRetry, RetryStatus
+from wagerlab.sim.outages import FaultResult
 
 if TYPE_CHECKING:
     from wagerlab.sim.faults import FaultContext
@@ -29,8 +30,11 @@ SEND_WAIT_SECONDS = 60.0
 """How long the restarted gateway may take to send every job that was queued."""
 
 
-def gateway_restart(context: FaultContext) -> str:
-    """Queue jobs at the gateway while chainapi is down, restart the gateway with SIGKILL, then check each job was sent once."""
+def gateway_restart(context: FaultContext) -> FaultResult:
+    """Queue jobs at the gateway while chainapi is down, restart the gateway with SIGKILL, then check each job was sent once.
+
+    Exercised when at least one job was queued at the kill.
+    """
     from wagerlab.sim.faults import FaultError  # faults.py imports this module for its table of injectors
 
     config, stack = context.config, context.stack
@@ -48,10 +52,12 @@ def gateway_restart(context: FaultContext) -> str:
         raise FaultError(f"gateway_restart: these sent jobs do not have exactly one chainapi transaction: {duplicated}")
     restarts = f"killed chainapi (pid {chainapi_pid}), then killed the gateway (pid {gateway_pid}) with SIGKILL and restarted both"
     if not queued:
-        return f"{restarts}; no bet or claim was submitted meanwhile, so none was queued"
-    if len(queued) == 1:
-        return f"{restarts}; the one bet or claim queued at the gateway was sent once after the restarts"
-    return f"{restarts}; the {len(queued)} bets or claims queued at the gateway were each sent once after the restarts"
+        detail = f"{restarts}; no bet or claim was submitted meanwhile, so none was queued"
+    elif len(queued) == 1:
+        detail = f"{restarts}; the one bet or claim queued at the gateway was sent once after the restarts"
+    else:
+        detail = f"{restarts}; the {len(queued)} bets or claims queued at the gateway were each sent once after the restarts"
+    return FaultResult(detail, bool(queued), {"jobs_queued": len(queued)})
 
 
 def _wait_for_queued_jobs(context: FaultContext) -> list[str]:

@@ -1,7 +1,8 @@
 """Faults that hold for a window of seconds while the run goes on, and the reorg of real blocks.
 
 Each function starts its fault, keeps it for the requested time, ends it even when the
-wait is interrupted, and returns the report's detail with the numbers of what happened.
+wait is interrupted, and returns a `FaultResult`. That result holds the report's detail
+with the numbers of what happened, and whether the fault touched any work at all.
 `wagerlab.sim.faults` maps the `[[faults]]` kinds onto them.
 """
 
@@ -12,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -41,10 +43,26 @@ CONTROL_TIMEOUT_SECONDS = 10.0
 CONTROL_ATTEMPTS = 3
 INTERNAL_ERROR = -32603
 RUNNER_RPC_ATTEMPTS = 10
+RELEASE_WATCH_SECONDS = 1.0
+"""How long `db_lock` watches for logs applied after it releases the lock, the sign that a writer waited on it."""
 
 _node_faults = threading.Lock()
 """Held through an `rpc_faults` or `duplicate_delivery` window: the node has one set of fault
 settings, so a second window waits for the first to end instead of overwriting it."""
+
+
+@dataclass(frozen=True)
+class FaultResult:
+    """Outcome of an injected fault: the report's text, whether it was exercised, and the counts that decide it.
+
+    A fault is exercised when it touched some work: a read fell back, a writer waited, a
+    notification was duplicated, a job was queued. One that struck while nothing ran
+    tested nothing, even though the run passed.
+    """
+
+    detail: str
+    exercised: bool
+    evidence: dict[str, int] = field(default_factory=dict)
 
 
 class OutageError(Exception):
@@ -89,21 +107,24 @@ def node_control(w3: Web3, method: str, params: list[Any] | None = None) -> Any:
     return response["result"]
 
 
-def rpc_faults(w3: Web3, seconds: int, fail_percent: int, delay_percent: int, delay_ms: int) -> str:
-    """Make the node fail and delay a share of its responses for `seconds`."""
+def rpc_faults(w3: Web3, seconds: int, fail_percent: int, delay_percent: int, delay_ms: int) -> FaultResult:
+    """Make the node fail and delay a share of its responses for `seconds`; exercised when it failed or delayed one."""
     settings = {"fail_share": fail_percent / 100, "delay_share": delay_percent / 100, "delay_ms": delay_ms}
     counts, waited = _node_fault_window(w3, settings, seconds)
     answered = counts["none"] + counts["delay"] + counts["fail"]
-    return (
+    detail = (
         f"for {seconds} s the node failed {counts['fail']} and delayed {counts['delay']} by {delay_ms} ms "
         f"of {answered} responses (drawn shares {fail_percent} % and {delay_percent} %){waited}"
     )
+    evidence = {"failed_responses": counts["fail"], "delayed_responses": counts["delay"], "responses": answered}
+    return FaultResult(detail, counts["fail"] + counts["delay"] > 0, evidence)
 
 
-def duplicate_delivery(w3: Web3, seconds: int, percent: int) -> str:
-    """Make the node send `percent` % of its subscription notifications twice for `seconds`."""
+def duplicate_delivery(w3: Web3, seconds: int, percent: int) -> FaultResult:
+    """Make the node send `percent` % of its subscription notifications twice for `seconds`; exercised when it sent one twice."""
     counts, waited = _node_fault_window(w3, {"duplicate_share": percent / 100}, seconds)
-    return f"for {seconds} s the node sent {counts['duplicate']} subscription notifications twice (drawn share {percent} %){waited}"
+    detail = f"for {seconds} s the node sent {counts['duplicate']} subscription notifications twice (drawn share {percent} %){waited}"
+    return FaultResult(detail, counts["duplicate"] > 0, {"duplicates_sent": counts["duplicate"]})
 
 
 def _node_fault_window(w3: Web3, settings: dict[str, float], seconds: int) -> tuple[dict[str, int], str]:
@@ -124,8 +145,14 @@ def _node_fault_window(w3: Web3, settings: dict[str, float], seconds: int) -> tu
     return counts, waited
 
 
-def db_lock(engine: Engine, seconds: int) -> str:
-    """Hold a write lock on the run's database for `seconds` from a connection of its own."""
+def db_lock(engine: Engine, seconds: int) -> FaultResult:
+    """Hold a write lock on the run's database for `seconds` from a connection of its own.
+
+    The lock is exercised when logs get applied within RELEASE_WATCH_SECONDS of its release,
+    because those writes waited on it. NOTE: a log that first arrived right after the
+    release counts too, so this can overstate by a little, and a held-up write to a table
+    other than `chain_events` (a bet, a quote) is not seen.
+    """
     counts: list[int] = []
 
     def hold() -> None:
@@ -139,10 +166,23 @@ def db_lock(engine: Engine, seconds: int) -> str:
         how = _hold_postgresql_lock(engine, hold)
     if counts[0] != counts[1]:
         raise OutageError(f"the applied logs went from {counts[0]} to {counts[1]} while {how} was held; a writer got past the lock")
-    return (
+    after_release = _applied_after_release(engine, counts[1])
+    detail = (
         f"held {how} for {seconds} s; the database contained {counts[0]} applied logs when it was taken "
-        f"and {counts[1]} when it was released"
+        f"and {counts[1]} when it was released, and {after_release} more were applied within "
+        f"{RELEASE_WATCH_SECONDS:g} s of the release"
     )
+    return FaultResult(detail, after_release > 0, {"applied_at_release": counts[1], "applied_after_release": after_release})
+
+
+def _applied_after_release(engine: Engine, at_release: int) -> int:
+    """Return how many logs were applied after the release, watching until one is or RELEASE_WATCH_SECONDS pass."""
+    deadline = time.monotonic() + RELEASE_WATCH_SECONDS
+    while True:
+        applied = applied_event_count(engine) - at_release
+        if applied > 0 or time.monotonic() > deadline:
+            return applied
+        time.sleep(0.05)
 
 
 def _hold_sqlite_lock(path: str, hold: Callable[[], None]) -> str:
@@ -171,8 +211,11 @@ def _hold_postgresql_lock(engine: Engine, hold: Callable[[], None]) -> str:
     return f"EXCLUSIVE locks on {len(LOCKED_TABLES)} tables ({', '.join(LOCKED_TABLES)})"
 
 
-def redis_outage(config: PlatformConfig, seconds: int) -> str:
-    """Make the api's cache unreachable for `seconds` through its admin endpoint, then read what it counted."""
+def redis_outage(config: PlatformConfig, seconds: int) -> FaultResult:
+    """Make the api's cache unreachable for `seconds` through its admin endpoint, then read what it counted.
+
+    The outage is exercised when at least one odds read or token check fell back to the database.
+    """
     url = f"http://{config.host}:{config.api_port}/api/admin/cache-outage"
     headers = {"Authorization": f"Bearer {config.admin_token}"}
     with httpx.Client(timeout=CONTROL_TIMEOUT_SECONDS) as client:
@@ -185,11 +228,12 @@ def redis_outage(config: PlatformConfig, seconds: int) -> str:
         after = _outage_report(client, url, headers)
     done = {name: after[name] - before[name] for name in ("odds_fallbacks", "token_fallbacks", "replayed_invalidations", "replayed_tokens")}
     extended = ", extending an outage already in progress, so the counts overlap with it" if overlapping else ""
-    return (
+    detail = (
         f"the api's cache ({after['backend']}) was unreachable for {seconds} s{extended}: {done['odds_fallbacks']} odds reads "
         f"and {done['token_fallbacks']} token checks or stores fell back, then {done['replayed_invalidations']} odds "
         f"changes and {done['replayed_tokens']} tokens were written to it"
     )
+    return FaultResult(detail, done["odds_fallbacks"] + done["token_fallbacks"] > 0, done)
 
 
 def _outage_report(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def build_report(
         "invariants": [result.as_dict() for result in invariants],
         "trace_digest": trace.digest() if trace else None,
         "trace_actions": trace.action_count() if trace else 0,
-        "faults": [{key: fault[key] for key in ("kind", "at", "detail")} for fault in faults],
+        "faults": [{key: fault[key] for key in ("kind", "at", "detail", "exercised", "evidence")} for fault in faults],
         "alerts": alerts,
         "attacks": attacks,
         "errors": errors,
@@ -98,7 +98,8 @@ def print_summary(report: dict[str, Any], report_path: Path, console: Console | 
         verdict = "[green]detected and contained[/]" if attack["ok"] else "[red]NOT detected or contained[/]"
         console.print(f"attack {attack['kind']} after {attack['at']}: {verdict}: {attack['detail']}; checks {attack['checks']}")
     for fault in report["faults"]:
-        console.print(f"fault injected after {fault['at']}: {fault['kind']}: {fault['detail']}")
+        exercised = "exercised" if fault.get("exercised") else "[yellow]not exercised[/]"
+        console.print(f"fault injected at {fault['at']}: {fault['kind']} ({exercised}): {fault['detail']}")
     for error in report["errors"]:
         console.print(f"[red]error:[/] {error}")
     verdict = "[green]every invariant held[/]" if report["ok"] else "[red]the run FAILED[/]"

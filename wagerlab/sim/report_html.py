@@ -123,11 +123,17 @@ def render_report(report: dict[str, Any], data: RunData) -> str:
         "<h2>Alerts</h2>",
         _alerts_table(data, start_ms),
         _counts_table(report.get("counts", {})),
-        _list_section("Faults injected", [f"{fault.get('kind')} at {fault.get('at')}: {fault.get('detail')}" for fault in report.get("faults", [])]),
+        _list_section("Faults injected", [_fault_line(fault) for fault in report.get("faults", [])]),
         _list_section("Attacks", [f"{attack.get('name', attack)}: {'ok' if attack.get('ok') else 'FAILED'}" for attack in report.get("attacks", [])]),
         _list_section("Errors", report.get("errors", [])),
     ]
     return PAGE.format(title=_e(f"wagerlab report: {report.get('scenario', '?')}"), body="\n".join(sections))
+
+
+def _fault_line(fault: dict[str, Any]) -> str:
+    """Describe one injected fault; reports written before `exercised` existed show no verdict."""
+    exercised = {True: " (exercised)", False: " (not exercised)"}.get(fault.get("exercised"), "")
+    return f"{fault.get('kind')} at {fault.get('at')}{exercised}: {fault.get('detail')}"
 
 
 PAGE = """<!DOCTYPE html>
