@@ -97,6 +97,7 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     from wagerlab.sim.fuzz import (
         FuzzError,
         SeedOutcome,
+        describe_fault_counts,
         fuzz,
         parse_faults,
         parse_seeds,
@@ -111,10 +112,11 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     _configure_verbose_logging(args)
 
     def show(outcome: SeedOutcome) -> None:
+        faults_text = describe_fault_counts(outcome.faults)
         if outcome.ok:
-            print(f"seed {outcome.seed}: ok in {outcome.duration_seconds:.1f} s, trace digest {outcome.trace_digest}")
+            print(f"seed {outcome.seed}: ok in {outcome.duration_seconds:.1f} s ({faults_text}), trace digest {outcome.trace_digest}")
             return
-        print(f"seed {outcome.seed}: FAILED ({', '.join(outcome.failed)}); report {outcome.report}")
+        print(f"seed {outcome.seed}: FAILED ({', '.join(outcome.failed)}; {faults_text}); report {outcome.report}")
         print(f"  replay: {outcome.replay}")
         if outcome.shrunk_scenario:
             print(f"  smallest failing scenario: {outcome.shrunk_scenario}")
@@ -125,7 +127,12 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     if summary.skipped:
         print(f"budget spent: seeds {summary.skipped[0]}..{summary.skipped[-1]} not run")
     failed = [outcome.seed for outcome in summary.seeds if not outcome.ok]
-    print(f"{len(summary.seeds) - len(failed)} passed, {len(failed)} failed" + (f": seeds {failed}" if failed else ""))
+    counts = summary.fault_counts().values()
+    injected, exercised = sum(entry["injected"] for entry in counts), sum(entry["exercised"] for entry in counts)
+    print(
+        f"{len(summary.seeds) - len(failed)} passed, {len(failed)} failed" + (f": seeds {failed}" if failed else "")
+        + f"; {injected} faults injected, {exercised} exercised"
+    )
     return EXIT_OK if summary.ok else EXIT_INVARIANT_FAILED
 
 

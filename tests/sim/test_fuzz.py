@@ -71,7 +71,7 @@ def test_generated_fault_parameters_round_trip(seed: int, tmp_path: Path) -> Non
 
 
 def test_fault_parameters_leave_other_draws_alone() -> None:
-    with_parameters = generate_scenario(7, ["rpc_faults"])
+    with_parameters = generate_scenario(7, ["reorg"])
     without = generate_scenario(7, ["ws_drop"])
 
     assert len(with_parameters.faults) == 2
@@ -102,6 +102,7 @@ class FakeRunner:
             "errors": [],
             "trace_digest": f"digest-{seed}",
             "duration_seconds": 0.0,
+            "faults": [],
         }
         return RunResult(report, run_dir / "report.json")
 

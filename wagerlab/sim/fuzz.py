@@ -71,6 +71,8 @@ class SeedOutcome:
     report: str
     replay: str
     shrunk_scenario: str | None = None
+    faults: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per fault kind, `{"injected": N, "exercised": M}`: how many struck and how many touched any work."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -84,6 +86,33 @@ class FuzzSummary:
     @property
     def ok(self) -> bool:
         return all(outcome.ok for outcome in self.seeds)
+
+    def fault_counts(self) -> dict[str, dict[str, int]]:
+        """Sum the seeds' injected and exercised counts per fault kind."""
+        totals: dict[str, dict[str, int]] = {}
+        for outcome in self.seeds:
+            for kind, counts in outcome.faults.items():
+                total = totals.setdefault(kind, {"injected": 0, "exercised": 0})
+                total["injected"] += counts["injected"]
+                total["exercised"] += counts["exercised"]
+        return dict(sorted(totals.items()))
+
+
+def count_faults(injected: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Count a report's fault entries per kind: `{kind: {"injected": N, "exercised": M}}`."""
+    counts: dict[str, dict[str, int]] = {}
+    for fault in injected:
+        entry = counts.setdefault(fault["kind"], {"injected": 0, "exercised": 0})
+        entry["injected"] += 1
+        entry["exercised"] += int(bool(fault.get("exercised")))
+    return dict(sorted(counts.items()))
+
+
+def describe_fault_counts(counts: dict[str, dict[str, int]]) -> str:
+    """Write counts as `redis_outage 1 of 2 exercised, db_lock 1 of 1 exercised`, or `no faults`."""
+    if not counts:
+        return "no faults"
+    return ", ".join(f"{kind} {entry['exercised']} of {entry['injected']} exercised" for kind, entry in counts.items())
 
 
 def replay_command(seed: int, faults: list[str], out_dir: Path) -> str:
@@ -126,9 +155,13 @@ def fuzz(
         summary.seeds.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+    fault_counts = summary.fault_counts()
     _write_json(out_dir / "summary.json", {
         "ok": summary.ok,
         "faults": faults,
+        "fault_counts": fault_counts,
+        "faults_injected": sum(entry["injected"] for entry in fault_counts.values()),
+        "faults_exercised": sum(entry["exercised"] for entry in fault_counts.values()),
         "seeds": [outcome.as_dict() for outcome in summary.seeds],
         "skipped_for_budget": summary.skipped,
     })
@@ -156,6 +189,7 @@ def _run_seed(seed: int, faults: list[str], out_dir: Path, runner: Runner) -> Se
         failed=failed,
         report=str(result.report_path),
         replay=replay_command(seed, faults, out_dir),
+        faults=count_faults(report["faults"]),
     )
 
 

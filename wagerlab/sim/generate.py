@@ -26,6 +26,18 @@ OUTCOME_NAMES = ("Home", "Away", "Draw", "Knockout", "Decision")
 FAULT_PHASES = PHASES[1:] + MID_PHASES
 """When a generated fault strikes: after a phase (not setup, when there is nothing to disturb
 yet) or halfway through one."""
+MID_PHASE_POINTS: dict[str, tuple[str, ...]] = {
+    "db_lock": MID_PHASES,
+    "rpc_faults": MID_PHASES,
+    "duplicate_delivery": MID_PHASES,
+    "redis_outage": ("mid-onboarding", "mid-betting"),
+    "gateway_restart": ("mid-betting", "mid-claims"),
+}
+"""Mid-phase points for the kinds that only bite while actors submit or monitors apply
+logs. After a phase they mostly struck a quiet platform (a gateway restart with no bet
+queued, a lock that no writer hit). A Redis outage needs logins and odds reads, which the
+claims phase hardly makes, and the gateway queues only bets and claims."""
+MID_PHASE_FAULTS = frozenset(MID_PHASE_POINTS)
 
 
 def generate_scenario(seed: int, fault_kinds: list[str], *, max_faults: int = 2) -> Scenario:
@@ -64,12 +76,14 @@ def generate_scenario(seed: int, fault_kinds: list[str], *, max_faults: int = 2)
 
 
 def _fault(seed: int, index: int, kind: str, at: str) -> FaultSpec:
-    """Draw a fault's parameters from a generator of its own, so adding parameters to one
-    kind leaves the rest of every seed's scenario unchanged."""
+    """Draw a fault's parameters, and a point from MID_PHASE_POINTS for those kinds, from a generator
+    of its own, so these draws leave the rest of every seed's scenario unchanged."""
     from wagerlab.sim.faults import FAULT_OPTIONS
 
     rng = random.Random(f"wagerlab-fuzz:{seed}:fault-{index}")
     options = {name: rng.randint(option.minimum, option.maximum) for name, option in FAULT_OPTIONS.get(kind, {}).items()}
+    if kind in MID_PHASE_POINTS:
+        at = rng.choice(MID_PHASE_POINTS[kind])
     return FaultSpec(kind=kind, at=at, options=options)
 
 
