@@ -1,15 +1,19 @@
-"""Options several `wagerlab` commands share: the platform config file, its backend overrides, the log level and `--verbose`."""
+"""The `wagerlab` command line: shared options (config file, backends, log level, `--verbose`), argument checks, and how `up` starts, rejects a busy directory and stops."""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from wagerlab.cli import EXIT_INVALID_SCENARIO, _load_config, build_parser, main
+from wagerlab.cli import EXIT_INTERRUPTED, EXIT_INVALID_SCENARIO, _load_config, build_parser, main
 from wagerlab.platform.config import Deployment, PlatformConfig
+from wagerlab.sim.rundir import claim_run_dir
 
 DEPLOYMENT = Deployment(chain_id=31337, token="0x" + "11" * 20, sportsbook="0x" + "22" * 20, oracle="0x" + "33" * 20, start_block=1)
 
@@ -137,3 +141,116 @@ def test_no_contract_monitor_gateway_only(service: str, config_path: Path, capsy
 
     assert code == EXIT_INVALID_SCENARIO
     assert f"--no-contract-monitor applies to the gateway only, not to {service}" in capsys.readouterr().err
+
+
+def test_help_names_every_command() -> None:
+    parser = build_parser()
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+
+    description = parser.description or ""
+
+    assert [name for name in commands.choices if name not in description] == []
+
+
+@pytest.mark.parametrize("option", [["--budget", "-1"], ["--budget", "nan"], ["--budget", "inf"], ["--faults", ""], ["--faults", ","]])
+def test_fuzz_rejects_bad_option(option: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fuzz", "--seeds", "1", *option, "--out", str(tmp_path / "fuzz")])
+
+    assert code == EXIT_INVALID_SCENARIO
+    err = capsys.readouterr().err
+    assert err.startswith(f"wagerlab: {option[0]} ")
+    assert (repr(option[1]) if option[0] == "--faults" else str(float(option[1]))) in err
+    assert not (tmp_path / "fuzz").exists()
+
+
+@pytest.mark.parametrize("option", [["--rate", "nan"], ["--rate", "inf"], ["--bet-interval", "1e9"], ["--bet-interval", "nan"]])
+def test_loadtest_rejects_bad_numbers(option: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["loadtest", *option, "--out", str(tmp_path / "out")])
+
+    assert code == EXIT_INVALID_SCENARIO
+    assert capsys.readouterr().err.startswith(f"wagerlab: {option[0]} ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_up_rejects_a_directory_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    held = claim_run_dir(tmp_path)
+    (tmp_path / "platform.db").write_text("the first up's data")
+    try:
+        code = main(["up", "--out", str(tmp_path)])
+    finally:
+        held.release()
+
+    err = capsys.readouterr().err
+    assert code == EXIT_INVALID_SCENARIO
+    assert err.count("\n") == 1
+    assert f"--out {tmp_path} is in use by another wagerlab run (pid {os.getpid()})" in err
+    assert "pass another --out" in err
+    assert (tmp_path / "platform.db").read_text() == "the first up's data"
+
+
+def test_loadtest_rejects_a_directory_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    held = claim_run_dir(tmp_path / "run")
+    try:
+        code = main(["loadtest", "--strategy", "ttl", "--out", str(tmp_path)])
+    finally:
+        held.release()
+
+    assert code == EXIT_INVALID_SCENARIO
+    assert "is in use by another wagerlab run" in capsys.readouterr().err
+
+
+def test_up_rpc_node_that_never_responds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+
+        code = main(["up", "--rpc", url, "--out", str(tmp_path / "up")])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_INVALID_SCENARIO
+    assert err.count("\n") == 1
+    assert f"the node at {url} accepted the connection but did not respond to eth_chainId within 5 s" in err
+
+
+def test_up_interrupted_while_starting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(options: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("wagerlab.sim.up.start_platform", interrupted)
+
+    code = main(["up", "--out", str(tmp_path)])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_INTERRUPTED
+    assert err == "wagerlab: interrupted while starting; every process up started was stopped\n"
+
+
+class _StartedPlatform:
+    stopped = False
+
+    def urls(self) -> dict[str, str]:
+        return {"gateway": "http://127.0.0.1:1"}
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.mark.parametrize(
+    ("rpc", "expected"),
+    [
+        ([], "Ctrl-C stops the chain node and every service\n"),
+        (["--rpc", "http://127.0.0.1:8545"], "Ctrl-C stops every service; the node at http://127.0.0.1:8545 keeps running\n"),
+    ],
+)
+def test_up_says_what_ctrl_c_stops(rpc: list[str], expected: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    platform = _StartedPlatform()
+    monkeypatch.setattr("wagerlab.sim.up.start_platform", lambda options: platform)
+    monkeypatch.setattr("wagerlab.sim.up.run_until_stopped", lambda platform, should_stop: None)
+    monkeypatch.setattr("wagerlab.sim.up.stop_on_signals", lambda: lambda: True)
+
+    code = main(["up", *rpc, "--out", str(tmp_path)])
+
+    assert code == 0
+    assert capsys.readouterr().out.endswith(expected)
+    assert platform.stopped

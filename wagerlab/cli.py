@@ -1,10 +1,14 @@
-"""The `wagerlab` command line: run, chain, serve and compile."""
+"""The `wagerlab` command line: run scenarios (run, fuzz), start the platform (up, loadtest),
+serve its parts (chain, serve), and inspect or repair a running one (forensics, reconcile);
+compile builds the contracts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import signal
 import socket
@@ -106,6 +110,7 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     try:
         seeds = parse_seeds(args.seeds)
         faults = parse_faults(args.faults)
+        _check_budget(args.budget)
     except FuzzError as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
@@ -134,6 +139,13 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         + f"; {injected} faults injected, {exercised} exercised"
     )
     return EXIT_OK if summary.ok else EXIT_INVARIANT_FAILED
+
+
+def _check_budget(budget: float | None) -> None:
+    from wagerlab.sim.fuzz import FuzzError
+
+    if budget is not None and (not math.isfinite(budget) or budget <= 0):
+        raise FuzzError(f"--budget must be a positive finite number of seconds, got {budget}; leave it out to run every seed")
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -317,6 +329,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from wagerlab.chain.compiler import CompilerError
     from wagerlab.chain.deploy import DeploymentError
     from wagerlab.chain.external import ExternalNodeError
+    from wagerlab.sim.rundir import RunDirError
     from wagerlab.sim.stack import StackError
     from wagerlab.sim.up import (
         UpError,
@@ -338,13 +351,19 @@ def _cmd_up(args: argparse.Namespace) -> int:
     )
     try:
         platform = start_platform(options)
-    except (UpError, StackError, ExternalNodeError, DeploymentError, CompilerError) as err:
+    except (UpError, RunDirError, StackError, ExternalNodeError, DeploymentError, CompilerError) as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return EXIT_INVALID_SCENARIO
+    except KeyboardInterrupt:
+        # start_platform has stopped every process it started before the interrupt reached here.
+        print("wagerlab: interrupted while starting; every process up started was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    stops = "every service" if args.rpc else "the chain node and every service"
+    kept = f"; the node at {args.rpc} keeps running" if args.rpc else ""
     try:
         for name, url in platform.urls().items():
             print(f"{name:9} {' '.join(url) if isinstance(url, list) else url}")
-        print(f"admin token in {args.out / 'platform.json'}; logs in {args.out / 'logs'}; Ctrl-C stops everything", flush=True)
+        print(f"admin token in {args.out / 'platform.json'}; logs in {args.out / 'logs'}; Ctrl-C stops {stops}{kept}", flush=True)
         run_until_stopped(platform, should_stop=stop_on_signals())
     except StackError as err:
         print(f"wagerlab: {err}", file=sys.stderr)
@@ -372,7 +391,8 @@ def _add_strategy_options(parser: argparse.ArgumentParser, *, allow_all: bool = 
 
 
 def _cmd_loadtest(args: argparse.Namespace) -> int:
-    from wagerlab.sim.loadtest import LoadTestError, LoadTestOptions, run_loadtest
+    from wagerlab.sim.loadtest import LoadTestError, LoadTestOptions, check_options, run_loadtest
+    from wagerlab.sim.rundir import RunDirError
     from wagerlab.sim.stack import StackError
     from wagerlab.sim.up import UpError
 
@@ -391,7 +411,15 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
         db_url=args.db,
     )
     try:
+        check_options(options)
+    except LoadTestError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
+    try:
         results = run_loadtest(options)
+    except RunDirError as err:
+        print(f"wagerlab: {err}", file=sys.stderr)
+        return EXIT_INVALID_SCENARIO
     except (LoadTestError, UpError, StackError) as err:
         print(f"wagerlab: {err}", file=sys.stderr)
         return 1
@@ -452,8 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     fuzz = commands.add_parser("fuzz", help="run seeded random scenarios with faults and check every invariant")
     fuzz.add_argument("--seeds", required=True, help="seed range A..B (inclusive) or one seed, e.g. 1..20")
-    fuzz.add_argument("--faults", help="comma-separated fault kinds to draw from (default: every fault the platform must survive)")
-    fuzz.add_argument("--budget", type=float, help="stop starting new seeds after this many seconds")
+    fuzz.add_argument(
+        "--faults",
+        help="comma-separated fault kinds to draw from, or none to run without faults (default: every fault the platform must survive)",
+    )
+    fuzz.add_argument("--budget", type=float, help="stop starting new seeds after this many seconds (a positive number)")
     fuzz.add_argument("--out", type=Path, help="directory for seed-N/ folders and summary.json (default: runs/fuzz)")
     fuzz.add_argument("--no-shrink", action="store_true", help="do not search for a smaller failing scenario")
     _add_verbose_option(fuzz)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,22 @@ def test_parse_seeds_rejects_malformed(text: str) -> None:
 def test_parse_faults_rejects_unknown_kind() -> None:
     with pytest.raises(FuzzError, match="meteor"):
         parse_faults("double_credit,meteor")
+
+
+@pytest.mark.parametrize("text", ["", ",", " , "])
+def test_parse_faults_rejects_empty_list(text: str) -> None:
+    with pytest.raises(FuzzError, match=f"--faults {text!r} names no fault kind.*--faults none"):
+        parse_faults(text)
+
+
+def test_parse_faults_none_runs_without_faults() -> None:
+    assert parse_faults("none") == []
+
+
+def test_replay_command_without_faults_parses_again(tmp_path: Path) -> None:
+    words = shlex.split(replay_command(7, [], tmp_path))
+
+    assert parse_faults(words[words.index("--faults") + 1]) == []
 
 
 def test_parse_faults_default_leaves_out_corruption() -> None:
@@ -116,7 +133,7 @@ def test_fuzz_reports_failure_with_replay_and_shrinks(tmp_path: Path) -> None:
     outcome = summary.seeds[0]
     assert not summary.ok
     assert outcome.failed == ["conservation"]
-    assert outcome.replay == f"wagerlab fuzz --seeds {seed}..{seed} --faults \"\" --out {tmp_path}"
+    assert outcome.replay == f"wagerlab fuzz --seeds {seed}..{seed} --faults none --out {tmp_path}"
     assert outcome.shrunk_scenario is not None
     assert load_scenario(Path(outcome.shrunk_scenario)).bettors.count == 2
     assert (tmp_path / "summary.json").exists()

@@ -58,13 +58,14 @@ def _read_lines(stream: IO[str], lines: queue.Queue[str]) -> None:
 
 
 def _wait_for_urls(up: subprocess.Popen[str], lines: queue.Queue[str]) -> dict[str, str]:
-    """Collect the `NAME URL` lines `wagerlab up` prints until its Ctrl-C line."""
+    """Collect the `NAME URL` lines `wagerlab up` prints, and its Ctrl-C line as `ctrl-c`."""
     urls: dict[str, str] = {}
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while True:
         line = lines.get(timeout=max(deadline - time.monotonic(), 0.1))
         assert line, f"wagerlab up exited with {up.wait()} before printing its URLs"
-        if "Ctrl-C stops everything" in line:
+        if "Ctrl-C stops" in line:
+            urls["ctrl-c"] = line.strip()
             return urls
         name, _, url = line.strip().partition(" ")
         urls[name] = url.strip()
@@ -122,6 +123,7 @@ def test_up_rpc_runs_on_external_node(external_node: tuple[subprocess.Popen[byte
         balance = _wait_for_credit(urls["api"], address)
 
         assert urls["chain"] == node_url
+        assert urls["ctrl-c"].endswith(f"Ctrl-C stops every service; the node at {node_url} keeps running")
         assert config.ws_url == node_url.replace("http://", "ws://")
         assert not (run_dir / "logs" / "node.log").exists()
         assert balance == {"available": DEPOSIT, "staked": 0}

@@ -29,6 +29,8 @@ CORRUPTING_FAULTS = frozenset({"double_credit", "bet_stake_edit"})
 because a run with one of them is expected to fail unless reconciliation repairs it."""
 
 MAX_SHRINK_RUNS = 8
+NO_FAULTS = "none"
+"""The `--faults` value that runs the seeds without faults."""
 PLANT_BUG_VARIABLE = "WAGERLAB_PLANT_BUG"
 """The variable that plants a known monitor bug (see the monitors' base module), kept in replay commands."""
 
@@ -51,10 +53,17 @@ def parse_seeds(text: str) -> range:
 
 
 def parse_faults(text: str | None) -> list[str]:
-    """Parse a comma-separated fault list; None selects every fault the platform must survive."""
+    """Parse a comma-separated fault list; None selects every fault the platform must survive, NO_FAULTS none.
+
+    A list that names no kind, such as "" or ",", is an error rather than a run without faults.
+    """
     if text is None:
         return sorted(set(INJECTORS) - CORRUPTING_FAULTS)
+    if text.strip() == NO_FAULTS:
+        return []
     kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    if not kinds:
+        raise FuzzError(f"--faults {text!r} names no fault kind; list some, or pass --faults {NO_FAULTS} to run without faults")
     unknown = [kind for kind in kinds if kind not in INJECTORS]
     if unknown:
         raise FuzzError(f"unknown fault kind(s) {unknown} in --faults; expected some of {sorted(INJECTORS)}")
@@ -117,7 +126,7 @@ def describe_fault_counts(counts: dict[str, dict[str, int]]) -> str:
 
 def replay_command(seed: int, faults: list[str], out_dir: Path) -> str:
     """Return the command that replays `seed`, with the planted bug's variable when it is set."""
-    fault_list = ",".join(faults) if faults else '""'
+    fault_list = ",".join(faults) if faults else NO_FAULTS
     planted = os.environ.get(PLANT_BUG_VARIABLE, "")
     prefix = f"{PLANT_BUG_VARIABLE}={shlex.quote(planted)} " if planted else ""
     return f"{prefix}wagerlab fuzz --seeds {seed}..{seed} --faults {fault_list} --out {out_dir}"
