@@ -108,3 +108,19 @@ def test_invalid_scenario_exits_2_with_one_line(tmp_path: Path) -> None:
     assert "bettors.count" in result.stderr
     assert str(scenario) in result.stderr
     assert not out.exists()
+
+
+def test_reorg_deposit_mid_betting_keeps_bets(tmp_path: Path) -> None:
+    scenario = tmp_path / "reorg_mid_betting.toml"
+    scenario.write_text(SMOKE.read_text() + '\n[[faults]]\nkind = "reorg_deposit"\nat = "mid-betting"\n')
+
+    result = run_cli(str(scenario), "--out", str(tmp_path / "out"))
+    report = load_report(tmp_path / "out")
+    verdicts = {item["name"]: item["ok"] for item in report["invariants"]}
+    fault = report["faults"][0]
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert verdicts["scenario_completed"] is True
+    assert verdicts["bets_match"] is True
+    assert fault["kind"] == "reorg_deposit"
+    assert fault["at"] == "mid-betting"

@@ -26,6 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 
 from wagerlab.chain.accounts import dev_account
@@ -206,16 +207,43 @@ def _reorg_deposit(context: FaultContext) -> FaultResult:
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     applied = _wait_for_deposit_block(context, receipt["transactionHash"], lambda number: number == deposit_block)
 
-    depth = w3.eth.block_number - deposit_block + 1
-    _node_control(context, "anvil_reorg", [depth, [["0x" + raw.hex(), 1]]])
+    depth, others = _move_deposit(context, raw, deposit_block)
     reapplied = _wait_for_deposit_block(context, receipt["transactionHash"], lambda number: number == deposit_block + 1)
     detail = (
         f"deposited {REORG_DEPOSIT} from {depositor.address} in block {deposit_block} "
         f"({'applied' if applied else 'not applied in time'} by the monitors), then a reorg of {depth} blocks moved it to "
-        f"block {deposit_block + 1} ({'re-applied there' if reapplied else 'not re-applied in time'})"
+        f"block {deposit_block + 1} ({'re-applied there' if reapplied else 'not re-applied in time'}) "
+        f"and mined the other {others} transactions of those blocks again"
     )
     # Only a deposit the monitors had applied makes them undo and redo anything.
-    return FaultResult(detail, applied, {"deposit_applied_before_reorg": int(applied), "reorg_depth": depth})
+    return FaultResult(detail, applied, {"deposit_applied_before_reorg": int(applied), "reorg_depth": depth, "transactions_mined_again": others})
+
+
+def _move_deposit(context: FaultContext, raw: bytes, deposit_block: int) -> tuple[int, int]:
+    """Reorg from `deposit_block` to the head with the deposit one block later.
+
+    Return the depth and the number of other transactions mined again.
+
+    Every other transaction of the replaced blocks, such as a bettor's bet mined meanwhile, is
+    mined again at its old offset, so the fault moves the deposit and drops nothing. A block
+    mined between the reads and the reorg shifts the replaced range; the node then rejects the
+    deposit, which is still canonical, and the latest blocks are read again.
+    """
+    w3 = context.w3
+    deposit_hash = keccak(raw)
+    for attempt in range(1, outages.REORG_ATTEMPTS + 1):
+        head = w3.eth.block_number
+        pairs: list[list[Any]] = [["0x" + raw.hex(), 1]]
+        for offset, number in enumerate(range(deposit_block, head + 1)):
+            for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+                if bytes(tx["hash"]) != deposit_hash:
+                    pairs.append(["0x" + outages.raw_transaction(tx).hex(), offset])
+        depth = head - deposit_block + 1
+        response = w3.provider.make_request("anvil_reorg", [depth, pairs])  # type: ignore[arg-type]
+        if "error" not in response:
+            return depth, len(pairs) - 1
+        logger.warning("reorg_deposit attempt %d of %d at head %d failed: %s", attempt, outages.REORG_ATTEMPTS, head, response["error"])
+    raise FaultError(f"reorg_deposit: anvil_reorg from block {deposit_block} failed {outages.REORG_ATTEMPTS} times: {response['error']}")
 
 
 def _signed_deposit(w3: Web3, depositor: LocalAccount, book: Any) -> bytes:

@@ -1,4 +1,9 @@
-"""The background task that follows pending transactions to their receipts."""
+"""The background task that follows pending transactions to their receipts.
+
+NOTE: a transaction stops being followed once mined. A reorg that drops it (a node's
+`anvil_reorg` that does not list it) leaves it `mined` here, and it is not sent again. The
+monitors reverse its logs, so the database still matches the chain.
+"""
 
 from __future__ import annotations
 
