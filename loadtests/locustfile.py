@@ -30,6 +30,7 @@ from pathlib import Path
 
 import gevent
 from locust import FastHttpUser, constant_throughput, task
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ class OpenModelUser(OddsReader):
     def arrivals(self) -> None:
         interval = 1.0 / _rate_per_user()
         next_start = time.monotonic()
-        while True:
+        # The schedule ends when the run time is up. Without this check the loop would go on
+        # through Locust's --stop-timeout, sending past the run time that rates divide by.
+        while self.environment.runner is None or self.environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
             gevent.spawn(self._read_logged)
             next_start += interval
             gevent.sleep(max(0.0, next_start - time.monotonic()))
