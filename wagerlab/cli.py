@@ -1,6 +1,6 @@
 """The `wagerlab` command line: run scenarios (run, fuzz), start the platform (up, loadtest),
-serve its parts (chain, serve), and inspect or repair a running one (forensics, reconcile);
-compile builds the contracts.
+serve its parts (chain, serve), and inspect or repair a running one (forensics, reconcile).
+`compile` builds the contracts.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class User(SQLModel, table=True):
 
 
 class AuthToken(SQLModel, table=True):
-    """A bearer token's SHA-256 digest. Redis answers token checks; this table is the
+    """A bearer token's SHA-256 digest. Token checks go to Redis, and this table is the
     fallback while Redis is unreachable."""
 
     __tablename__ = "auth_tokens"
@@ -243,7 +243,7 @@ class ChainTransaction(SQLModel, table=True):
 class GatewayRetry(SQLModel, table=True):
     """A bet or claim submission that the gateway queued because chainapi or the api was down.
 
-    The gateway writes the row before it answers 202, and a restarted gateway resumes every
+    The gateway writes the row before it responds 202, and a restarted gateway resumes every
     queued row. `headers` contains the bettor's Authorization header only while the row is
     queued (`wagerlab.platform.gateway.retry` explains why storing it is safe).
     """

@@ -1,7 +1,7 @@
 """Faults a scenario injects after a phase or halfway through one, each recorded in the report.
 
-The faults that hold for seconds, and the reorg of the platform's own blocks, live in
-`wagerlab.sim.outages`; this module maps every `[[faults]]` kind to its injector.
+The faults that last for seconds, and the reorg of the platform's own blocks, live in
+`wagerlab.sim.outages`. This module maps every `[[faults]]` kind to its injector.
 
 `double_credit` edits the database behind the platform's back: it credits the first
 applied deposit a second time, with balanced ledger legs, as a monitor that applied one
@@ -226,8 +226,8 @@ def _move_deposit(context: FaultContext, raw: bytes, deposit_block: int) -> tupl
 
     Every other transaction of the replaced blocks, such as a bettor's bet mined meanwhile, is
     mined again at its old offset, so the fault moves the deposit and drops nothing. A block
-    mined between the reads and the reorg shifts the replaced range; the node then rejects the
-    deposit, which is still canonical, and the latest blocks are read again.
+    mined between the reads and the reorg shifts the replaced range. The node then rejects the
+    deposit, because it is still canonical, and the latest blocks are read again.
     """
     w3 = context.w3
     deposit_hash = keccak(raw)

@@ -1,7 +1,7 @@
 """Faults that hold for a window of seconds while the run goes on, and the reorg of real blocks.
 
 Each function starts its fault, keeps it for the requested time, ends it even when the
-wait is interrupted, and returns a `FaultResult`. That result holds the report's detail
+wait is interrupted, and returns a `FaultResult`. That result contains the report's detail
 with the numbers of what happened, and whether the fault touched any work at all.
 `wagerlab.sim.faults` maps the `[[faults]]` kinds onto them.
 """

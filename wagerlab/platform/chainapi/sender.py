@@ -33,7 +33,7 @@ on wagerlab's node."""
 MAX_NONCE_RETRIES = 3
 INTERNAL_ERROR = -32603
 """JSON-RPC code of a node that failed to handle a request (overload, a bug, injected faults).
-It says nothing about the transaction, so the send counts as unanswered and is retried."""
+The error tells nothing about the transaction, so the send counts as unanswered and is retried."""
 
 UNREACHABLE_ERRORS = NODE_UNREACHABLE_ERRORS
 

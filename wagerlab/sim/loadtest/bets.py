@@ -347,5 +347,5 @@ class BetTraffic:
     async def _bets_applied(self, http: httpx.AsyncClient) -> int:
         """Return the bets monitor's count of applied events from the monitors' health endpoint."""
         response = await http.get(f"{self.config.monitors_url}/health")
-        # The endpoint answers 503 while a monitor is unhealthy, with the same body.
+        # The endpoint returns 503 with the same body while a monitor is unhealthy.
         return int(response.json()["monitors"]["bets"]["events_applied"])

@@ -87,7 +87,7 @@ def _random_odds(rng: random.Random) -> int:
 class BackgroundTraffic:
     """Odds changes and quotes sent from a thread while Locust reads odds.
 
-    Nobody bets on these quotes. `BetTraffic` requests its own quotes for its bets.
+    These quotes are never bet on. `BetTraffic` requests its own quotes for its bets.
     """
 
     def __init__(self, api_url: str, admin_token: str, fixture: Fixture, *, odds_interval: float, quote_interval: float) -> None:
